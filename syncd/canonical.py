@@ -1,0 +1,88 @@
+"""The canonical person every mapping reads into and writes from.
+
+Values are plain strings or lists of strings; a blank ("" or [] or None) is the same as absent, so
+that "the provider sent an empty string" and "the provider left the key out" never look like an edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+Value = str | list[str]
+Canon = dict[str, Value]
+
+#: fields that every mapping may use; ``custom.<name>`` is allowed besides these
+FIELDS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "phone2",
+    "company",
+    "status",
+    "priority",
+    "tags",
+    "source",
+    "summary",
+    "notes",
+    "address1",
+    "address2",
+    "city",
+    "state",
+    "country",
+    "zip",
+    "location",
+    "value",
+    "assignee",
+)
+LIST_FIELDS = frozenset({"tags", "assignee"})
+#: the fields Callyzer's ``existing_lead`` policies call lead_tags and assignee; all others are details
+TAG_FIELD = "tags"
+ASSIGNEE_FIELD = "assignee"
+PHONE_FIELDS = ("phone", "phone2")
+EMAIL_FIELDS = ("email",)
+
+
+def is_field(name: str) -> bool:
+    return name in FIELDS or (name.startswith("custom.") and len(name) > len("custom."))
+
+
+def is_blank(value: Any) -> bool:
+    return value is None or value == "" or value == [] or (isinstance(value, str) and not value.strip())
+
+
+def clean(values: Mapping[str, Any]) -> Canon:
+    """Drops blanks so that two canons compare equal exactly when they hold the same data."""
+    out: Canon = {}
+    for key, value in values.items():
+        if is_blank(value):
+            continue
+        if isinstance(value, list):
+            items = [str(v) for v in value if not is_blank(v)]
+            if items:
+                out[key] = items
+        else:
+            out[key] = str(value)
+    return out
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equality of two field values, blanks all alike."""
+    if is_blank(a) and is_blank(b):
+        return True
+    return bool(a == b)
+
+
+def display(value: Any) -> str:
+    if is_blank(value):
+        return "∅"
+    if isinstance(value, list):
+        return "[" + ", ".join(value) + "]"
+    return repr(value)
+
+
+def display_name(values: Mapping[str, Any]) -> str:
+    parts = [values.get("first_name"), values.get("last_name")]
+    name = " ".join(p for p in parts if isinstance(p, str) and p)
+    return name or str(values.get("email") or values.get("phone") or "(no name)")

@@ -1,0 +1,253 @@
+"""The `syncd` command. Config errors exit 2 before any network call; see runner.py for the other codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from syncd import logging as slog
+from syncd.config.load import ConfigError, LoadedConfig, load
+from syncd.runner import EXIT_CONFIG, EXIT_OK, JobRun, RunReport
+
+DEFAULT_CONFIG = "config.toml"
+
+
+def _load(ctx: click.Context) -> LoadedConfig:
+    path = ctx.obj["config"]
+    try:
+        loaded = load(path)
+    except ConfigError as exc:
+        click.echo(f"syncd: invalid configuration ({len(exc.problems)} problem(s)):", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        ctx.exit(EXIT_CONFIG)
+    slog.add_secrets(loaded.secret_values())
+    cfg = loaded.config.logging
+    slog.configure(ctx.obj.get("log_level") or cfg.level, cfg.format)
+    return loaded
+
+
+def _jobs(ctx: click.Context, loaded: LoadedConfig, names: tuple[str, ...]) -> list[str]:
+    unknown = [n for n in names if n not in loaded.config.jobs]
+    if unknown:
+        click.echo(
+            f"syncd: {loaded.path}: jobs: no job named {', '.join(unknown)} (defined: {', '.join(loaded.config.jobs)})",
+            err=True,
+        )
+        ctx.exit(EXIT_CONFIG)
+    return list(names) or list(loaded.config.jobs)
+
+
+async def run_jobs(
+    loaded: LoadedConfig, jobs: list[str], *, dry_run: bool, allow_mass_delete: bool = False
+) -> list[RunReport]:
+    from syncd.state.store import Store
+
+    store = Store(loaded.state_url)
+    reports = []
+    try:
+        for name in jobs:
+            job = JobRun(loaded, name, store)
+            try:
+                reports.append(await job.run(dry_run=dry_run, allow_mass_delete=allow_mass_delete))
+            finally:
+                await job.aclose()
+    finally:
+        store.close()
+    return reports
+
+
+def _exit_code(reports: list[RunReport]) -> int:
+    return max((r.exit_code for r in reports), default=EXIT_OK)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-c", "--config", "config", default=lambda: os.environ.get("SYNCD_CONFIG", DEFAULT_CONFIG), show_default="$SYNCD_CONFIG or ./config.toml",
+    help="Path of the TOML config file.",
+)  # fmt: skip
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
+@click.pass_context
+def main(ctx: click.Context, config: str, log_level: str | None) -> None:
+    """Keeps leads and contacts in step across Callyzer, Callsavvy, the Apps API and CallPage.
+
+    \b
+    Exit codes: 0 clean, 1 some records failed (see `syncd failures`), 2 config error,
+    3 a provider unreachable or its credentials refused.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+    ctx.obj["log_level"] = log_level
+
+
+@main.command()
+@click.argument("jobs", nargs=-1)
+@click.option("--dry-run", is_flag=True, help="Fetch and plan, print the plan, write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report (and plan) as JSON.")
+@click.option("--allow-mass-delete", is_flag=True, help="Run even when deletes exceed the configured share.")
+@click.pass_context
+def sync(ctx: click.Context, jobs: tuple[str, ...], dry_run: bool, as_json: bool, allow_mass_delete: bool) -> None:
+    """Run JOBS once (all jobs when none are named)."""
+    from syncd.render import plan_json, plan_text, report_text
+
+    loaded = _load(ctx)
+    reports = asyncio.run(run_jobs(loaded, _jobs(ctx, loaded, jobs), dry_run=dry_run, allow_mass_delete=allow_mass_delete))
+    if as_json:
+        out = []
+        for r in reports:
+            item = r.summary()
+            if r.plan is not None and dry_run:
+                item["plan"] = plan_json(r.plan)
+            out.append(item)
+        click.echo(slog.redact_text(json.dumps(out, indent=2, default=str)))
+    else:
+        for r in reports:
+            if dry_run and r.plan is not None:
+                click.echo(slog.redact_text(plan_text(r.plan)))
+            click.echo(slog.redact_text(report_text(r)))
+    ctx.exit(_exit_code(reports))
+
+
+@main.command()
+@click.argument("jobs", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.pass_context
+def plan(ctx: click.Context, jobs: tuple[str, ...], as_json: bool) -> None:
+    """Show, per record and field, what a sync of JOBS would do and why. Writes nothing."""
+    from syncd.render import plan_json, plan_text
+
+    loaded = _load(ctx)
+    reports = asyncio.run(run_jobs(loaded, _jobs(ctx, loaded, jobs), dry_run=True))
+    if as_json:
+        click.echo(slog.redact_text(json.dumps([plan_json(r.plan) for r in reports if r.plan], indent=2, default=str)))
+    else:
+        for r in reports:
+            if r.plan is not None:
+                click.echo(slog.redact_text(plan_text(r.plan)))
+            for error in r.errors:
+                click.echo(f"ERROR {slog.redact_text(error)}")
+    ctx.exit(_exit_code(reports))
+
+
+@main.group()
+def config() -> None:
+    """Check the configuration."""
+
+
+@config.command("validate")
+@click.pass_context
+def config_validate(ctx: click.Context) -> None:
+    """Print OK, or every problem with file, key and what is expected (exit 2)."""
+    loaded = _load(ctx)
+    jobs = ", ".join(loaded.config.jobs)
+    click.echo(f"OK: {loaded.path} ({len(loaded.config.systems)} systems; jobs: {jobs})")
+
+
+@main.command()
+@click.option("--job", default=None, help="Only this job.")
+@click.option("--all", "include_resolved", is_flag=True, help="Include resolved failures.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def failures(ctx: click.Context, job: str | None, include_resolved: bool, as_json: bool) -> None:
+    """List records that failed (rejected by a provider, invalid, or ambiguous); they are retried every run."""
+    from syncd.state.store import Store
+
+    loaded = _load(ctx)
+    store = Store(loaded.state_url)
+    rows = store.failures(job, include_resolved=include_resolved)
+    store.close()
+    if as_json:
+        click.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo("no open failures")
+        return
+    for r in rows:
+        state = "resolved" if r.resolved_at else f"open, {r.attempts} attempt(s)"
+        click.echo(f"#{r.id} [{r.job}] {r.system} {r.action} {r.label or r.record_key} ({state}, last {r.last_seen:%Y-%m-%d %H:%M})")
+        click.echo(f"    {r.reason}")
+
+
+@main.command()
+@click.option("--speed", default=20.0, show_default=True, help="Compress the providers' rate-limit windows by this factor.")
+@click.option("--seed/--no-seed", default=True, show_default=True, help="Load the sample leads.")
+@click.option("--dir", "directory", default="state/sandbox", show_default=True, type=click.Path(path_type=Path),
+              help="Where to write the sandbox config, secrets and state.")  # fmt: skip
+@click.option("--port", "ports", multiple=True, help="system=port to fix a simulator's port (e.g. callyzer=8101).")
+def sim(speed: float, seed: bool, directory: Path, ports: tuple[str, ...]) -> None:
+    """Serve the provider simulators on loopback until interrupted, with a config that points at them."""
+    from syncd.sandbox import Sandbox
+
+    fixed = {p.split("=", 1)[0]: int(p.split("=", 1)[1]) for p in ports}
+    with Sandbox(speed=speed, ports=fixed) as box:
+        if seed:
+            _seed(box)
+        path = box.write_config(directory)
+        click.echo(f"Simulators on loopback (rate limits compressed {speed:g}×):")
+        for system in box.sims:
+            click.echo(f"  {system:<10} {box.base_url(system)}   admin: {box.server.url(system)}/_sim/stats")
+        click.echo(f"Credentials are the providers' sandbox keys, written to {directory / 'secrets'} (mode 600).")
+        click.echo(f"Config: {path}\nTry:    syncd -c {path} plan\n        syncd -c {path} sync\nCtrl-C stops.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("stopped")
+
+
+def _seed(box: Any) -> dict[str, Any]:
+    from syncd.sample import sample
+
+    data = sample()
+    out = {}
+    for system, leads in data.items():
+        with box.admin(system) as client:
+            response = client.post("/_sim/records", json={"leads": leads})
+            response.raise_for_status()
+            out[system] = len(leads)
+    return out
+
+
+@main.command()
+@click.option("--speed", default=20.0, show_default=True, help="Rate-limit compression of the simulators.")
+@click.option("--dir", "directory", default="state/demo", show_default=True, type=click.Path(path_type=Path))
+def demo(speed: float, directory: Path) -> None:
+    """Start the simulators with sample leads, run every job once, and show what happened."""
+    import shutil
+
+    from syncd.render import report_text
+    from syncd.sandbox import Sandbox
+
+    if directory.exists():
+        shutil.rmtree(directory)
+    with Sandbox(speed=speed) as box:
+        seeded = _seed(box)
+        click.echo("Sandbox seeded: " + ", ".join(f"{s} {n} leads" for s, n in seeded.items()))
+        path = box.write_config(directory)
+        loaded = load(path)
+        slog.add_secrets(loaded.secret_values())
+        slog.configure("warning", "auto")
+        reports = asyncio.run(run_jobs(loaded, list(loaded.config.jobs), dry_run=False))
+        for r in reports:
+            click.echo(report_text(r))
+        second = asyncio.run(run_jobs(loaded, list(loaded.config.jobs), dry_run=False))
+        stats = box.stats()
+        calls = ", ".join(f"{s} {a['calls']} calls" for r in second for s, a in r.api.items())
+        writes = sum(len(r.plan.writes()) if r.plan else 0 for r in second)
+        click.echo(f"Second run (nothing changed outside): {calls}; {writes} writes")
+        for system, s in stats.items():
+            click.echo(f"  {system}: {s['requests']} requests served, {s['writes']} records written, {s['rate_limited']}×429")
+        click.echo(f"\nConfig kept at {path}. Records that need a person: syncd -c {path} failures")
+    code = _exit_code(reports)
+    click.echo(f"demo finished (exit code of the first run: {code}; 1 = some sample records are invalid on purpose)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

@@ -1,0 +1,207 @@
+"""Reads config.toml: syntax, shape, secrets, cross-references and mapping files, all before any network call.
+
+Every error is "file: key: what is wrong / what is expected"; all of them are collected, so a user
+fixes a config in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr, ValidationError
+
+from syncd.config.schema import Config, SystemConfig
+from syncd.mapping.spec import MappingError, MappingSpec
+from syncd.mapping.spec import load as load_mapping
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SECRET_KEYS = {"callyzer": ("token",), "callsavvy": ("public_key", "private_key")}
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+class ConfigError(Exception):
+    """One or more problems with the config; ``str()`` lists them, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class LoadedConfig:
+    path: Path
+    config: Config
+    secrets: dict[str, dict[str, str]]  # system → key → value; never logged
+    mappings: dict[str, dict[str, MappingSpec]]  # job → system → mapping
+    state_url: str
+    warnings: list[str] = field(default_factory=list)
+
+    def secret_values(self) -> list[str]:
+        return [v for keys in self.secrets.values() for v in keys.values() if v]
+
+
+def load(path: str | Path) -> LoadedConfig:
+    file = Path(path)
+    name = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{name}: file not found"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{name}: cannot read: {exc.strerror}"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{name}: TOML syntax: {exc}"]) from None
+    problems: list[str] = []
+    data = _substitute_env(data, "", name, problems)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_pydantic_problem(name, err) for err in exc.errors()]) from None
+    base = file.parent
+    secrets = {sys: _secrets(name, sys, cfg, base, problems) for sys, cfg in config.systems.items()}
+    for sys, cfg in config.systems.items():
+        _check_url(name, sys, cfg, problems)
+    mappings = _jobs(name, config, base, problems)
+    if problems:
+        raise ConfigError(problems)
+    loaded = LoadedConfig(file, config, secrets, mappings, _state_url(config.state.url, base))
+    loaded.warnings.extend(_permission_warnings(file, text))
+    for message in loaded.warnings:
+        warnings.warn(message, stacklevel=2)
+    return loaded
+
+
+def _substitute_env(value: Any, key: str, file: str, problems: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute_env(v, f"{key}.{k}" if key else k, file, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute_env(v, f"{key}[{i}]", file, problems) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def repl(match: re.Match[str]) -> str:
+            var = match.group(1)
+            if var not in os.environ:
+                problems.append(f"{file}: {key}: environment variable {var} is not set")
+                return ""
+            return os.environ[var]
+
+        return _ENV.sub(repl, value)
+    return value
+
+
+def _pydantic_problem(file: str, err: Any) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    message = err["msg"]
+    if err["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling against config.example.toml)"
+    elif err["type"] == "missing":
+        message = "required key is missing"
+    elif "input" in err and not isinstance(err["input"], dict | list) and err["type"] != "value_error":
+        message = f"{message} (got {err['input']!r})"
+    return f"{file}: {loc}: {message}"
+
+
+def _secrets(file: str, system: str, cfg: SystemConfig, base: Path, problems: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key in SECRET_KEYS[cfg.kind]:
+        literal: SecretStr | None = getattr(cfg, key)
+        path: str | None = getattr(cfg, f"{key}_file")
+        where = f"{file}: systems.{system}"
+        if literal is not None and path is not None:
+            problems.append(f"{where}.{key}: give {key} or {key}_file, not both")
+        elif path is not None:
+            secret_path = Path(path) if Path(path).is_absolute() else base / path
+            try:
+                out[key] = secret_path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                problems.append(f"{where}.{key}_file: cannot read {secret_path}: {exc.strerror}")
+                continue
+            if not out[key]:
+                problems.append(f"{where}.{key}_file: {secret_path} is empty")
+        elif literal is not None and literal.get_secret_value():
+            out[key] = literal.get_secret_value()
+        else:
+            problems.append(
+                f"{where}.{key}: missing secret; set {key} = \"${{ENV_VAR}}\" or {key}_file = \"/path/to/file\""
+            )
+    return out
+
+
+def _check_url(file: str, system: str, cfg: SystemConfig, problems: list[str]) -> None:
+    parts = urlsplit(cfg.url())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problems.append(f"{file}: systems.{system}.base_url: {cfg.url()!r} is not an http(s) URL")
+    elif parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS and not parts.hostname.startswith("127."):
+        problems.append(
+            f"{file}: systems.{system}.base_url: plain http is only allowed on loopback; use https:// "
+            "(credentials would cross the network in clear text)"
+        )
+
+
+def _jobs(file: str, config: Config, base: Path, problems: list[str]) -> dict[str, dict[str, MappingSpec]]:
+    out: dict[str, dict[str, MappingSpec]] = {}
+    for job_name, job in config.jobs.items():
+        where = f"{file}: jobs.{job_name}"
+        names = [s.system for s in job.systems]
+        out[job_name] = {}
+        for i, entry in enumerate(job.systems):
+            if entry.system not in config.systems:
+                known = ", ".join(config.systems) or "none"
+                problems.append(f"{where}.systems[{i}].system: unknown system {entry.system!r} (defined: {known})")
+                continue
+            if names.count(entry.system) > 1:
+                problems.append(f"{where}.systems[{i}].system: {entry.system!r} is listed twice")
+                continue
+            mapping_path = Path(entry.mapping) if Path(entry.mapping).is_absolute() else base / entry.mapping
+            try:
+                spec = load_mapping(mapping_path)
+            except MappingError as exc:
+                problems.append(f"{where}.systems[{i}].mapping: {exc}")
+                continue
+            kind = config.systems[entry.system].kind
+            if spec.system != kind:
+                problems.append(
+                    f"{where}.systems[{i}].mapping: {mapping_path} is a mapping for {spec.system}, "
+                    f"but system {entry.system!r} is a {kind}"
+                )
+            if spec.object != job.object:
+                problems.append(
+                    f"{where}.systems[{i}].mapping: {mapping_path} maps {spec.object}, the job syncs {job.object}"
+                )
+            out[job_name][entry.system] = spec
+        for key, listed in (("conflict.prefer", job.conflict.prefer), ("deletes.fallback", list(job.deletes.fallback))):
+            for system in listed:
+                if system not in names:
+                    problems.append(f"{where}.{key}: {system!r} is not one of the job's systems ({', '.join(names)})")
+    return out
+
+
+def _state_url(url: str, base: Path) -> str:
+    """A relative SQLite path is relative to the config file, not to wherever syncd was started."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+        return prefix + str((base / url[len(prefix) :]).resolve())
+    return url
+
+
+def _permission_warnings(file: Path, text: str) -> list[str]:
+    literal_secret = re.search(r"^\s*(token|public_key|private_key)\s*=\s*\"(?!\$\{)", text, re.MULTILINE)
+    try:
+        mode = file.stat().st_mode
+    except OSError:
+        return []
+    if literal_secret and mode & (stat.S_IRGRP | stat.S_IROTH):
+        return [f"{file}: holds a secret and is readable by other users; chmod 600 it or use *_file / ${{ENV}}"]
+    return []

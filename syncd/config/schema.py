@@ -1,0 +1,164 @@
+"""The shape of config.toml. Every key is declared here, with its default and why it has that default.
+
+Unknown keys are errors (a typo must not silently fall back to a default), and so are values of the
+wrong type; the loader turns pydantic's errors into "file: key: what is expected".
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+SYSTEM_KINDS = ("callyzer", "callsavvy")
+
+#: pacing a client keeps to by default, from the providers' documented limits (seconds between calls)
+DEFAULT_INTERVALS: dict[str, tuple[float, float | None]] = {
+    "callyzer": (2.0, None),  # one request per two seconds per account
+    "callsavvy": (0.6, 1.2),  # 100/min across the API, 50/min per endpoint
+}
+DEFAULT_BASE_URLS = {
+    "callyzer": "https://api1.callyzer.co/api/v2.1",
+    "callsavvy": "https://api.callsavvy.com/v1",
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RateConfig(Strict):
+    interval: float | None = Field(None, gt=0, description="seconds between two calls to the system")
+    endpoint_interval: float | None = Field(None, gt=0, description="seconds between two calls to one endpoint")
+    margin: float = Field(0.0, ge=0, le=1, description="extra share of each interval")
+    jitter: float = Field(0.02, ge=0, le=10, description="seconds added to each interval against network jitter")
+
+
+class RetryConfig(Strict):
+    attempts: int = Field(6, ge=1, le=20)
+    max_wait: float = Field(120.0, gt=0, description="longest single wait, seconds (Retry-After included)")
+    backoff: float = Field(1.0, gt=0, description="first back-off when the answer gives no Retry-After")
+
+
+class AssignmentConfig(Strict):
+    strategy: Literal["Assign to All Selected", "Minimum Leads", "Random", "Round Robin"] = "Round Robin"
+    emp_numbers: list[str] = []
+    emp_tags: list[str] = []
+
+
+class SystemConfig(Strict):
+    kind: Literal["callyzer", "callsavvy"]
+    base_url: str | None = None
+    # secrets: a literal (discouraged), "${ENV_VAR}", or the *_file variant (systemd LoadCredential)
+    token: SecretStr | None = None
+    token_file: str | None = None
+    public_key: SecretStr | None = None
+    public_key_file: str | None = None
+    private_key: SecretStr | None = None
+    private_key_file: str | None = None
+    timezone: str = "UTC"
+    default_region: str = "US"
+    bulk_size: int = Field(100, ge=1, le=1000)
+    timeout: float = Field(30.0, gt=0)
+    rate: RateConfig = RateConfig()
+    retry: RetryConfig = RetryConfig()
+    assignment: AssignmentConfig = AssignmentConfig()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Kolkata)") from None
+        return value
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        from syncd.phones import is_valid_region
+
+        if not is_valid_region(value):
+            raise ValueError(f"unknown region {value!r} (a two-letter country code such as IN)")
+        return value.upper()
+
+    def intervals(self) -> tuple[float, float | None]:
+        default = DEFAULT_INTERVALS[self.kind]
+        return (self.rate.interval or default[0], self.rate.endpoint_interval or default[1])
+
+    def url(self) -> str:
+        return (self.base_url or DEFAULT_BASE_URLS[self.kind]).rstrip("/")
+
+
+class JobSystem(Strict):
+    system: str
+    mapping: str
+    create: bool = True
+    update: bool = True
+    delete: bool = True
+
+
+class ConflictConfig(Strict):
+    policy: Literal["prefer", "newest", "hold"] = "prefer"
+    prefer: list[str] = []
+
+
+Detail = Literal["ignore", "overwrite", "update_blank_only"]
+ListPolicy = Literal["ignore", "overwrite", "append"]
+
+
+class ExistingLeadConfig(Strict):
+    lead_details: Detail = "ignore"
+    lead_tags: ListPolicy = "ignore"
+    assignee: ListPolicy = "ignore"
+
+
+class FallbackConfig(Strict):
+    tag: str | None = None
+    status: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> FallbackConfig:
+        if (self.tag is None) == (self.status is None):
+            raise ValueError("give exactly one of tag or status")
+        return self
+
+
+class DeletesConfig(Strict):
+    mode: Literal["propagate", "ignore"] = "propagate"
+    max_share: float = Field(0.2, ge=0, le=1, description="largest share of a system's records one run may delete")
+    min_count: int = Field(10, ge=0, description="deletes up to this many never trip the guard")
+    fallback: dict[str, FallbackConfig] = {}
+
+
+class ScheduleConfig(Strict):
+    every: str | None = None
+    cron: str | None = None
+
+
+class JobConfig(Strict):
+    object: Literal["leads", "contacts"] = "leads"
+    systems: Annotated[list[JobSystem], Field(min_length=2)]
+    match_on: list[Literal["phone", "email"]] = ["phone", "email"]
+    conflict: ConflictConfig = ConflictConfig()
+    existing_lead: ExistingLeadConfig = ExistingLeadConfig()
+    deletes: DeletesConfig = DeletesConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+
+
+class StateConfig(Strict):
+    url: str = "sqlite:///state/syncd.db"
+
+
+class LoggingConfig(Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Config(Strict):
+    state: StateConfig = StateConfig()
+    logging: LoggingConfig = LoggingConfig()
+    systems: dict[str, SystemConfig]
+    jobs: dict[str, JobConfig]

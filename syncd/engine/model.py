@@ -1,0 +1,169 @@
+"""The planner's inputs and outputs: plain data, no I/O, so the engine is a pure function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from syncd.canonical import Canon, Value
+
+ActionKind = Literal["create", "update", "merge", "delete", "fallback"]
+
+
+@dataclass(frozen=True)
+class Record:
+    """One provider record as fetched, with its canonical values."""
+
+    system: str
+    remote_id: str
+    values: Canon
+    raw: dict[str, Any]
+    modified: datetime | None = None
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Fetched:
+    records: list[Record]
+    complete: bool = True  # a partial listing never implies a delete
+
+
+@dataclass
+class LinkState:
+    system: str
+    remote_id: str
+    synced: Canon
+    gone: bool = False
+
+
+@dataclass
+class EntityState:
+    id: str
+    links: dict[str, LinkState] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExistingLead:
+    lead_details: str = "ignore"
+    lead_tags: str = "ignore"
+    assignee: str = "ignore"
+
+
+@dataclass(frozen=True)
+class Fallback:
+    tag: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class Policies:
+    priority: tuple[str, ...]  # conflict.prefer, then the job's other systems in order
+    conflict: str = "prefer"  # prefer | newest | hold
+    existing_lead: ExistingLead = ExistingLead()
+    deletes: str = "propagate"  # propagate | ignore
+    max_delete_share: float = 0.2
+    min_delete_count: int = 10
+    fallbacks: dict[str, Fallback] = field(default_factory=dict)
+    match_on: tuple[str, ...] = ("phone", "email")
+
+
+Projector = Callable[["Record | None", Canon], Canon]
+
+
+@dataclass(frozen=True)
+class SystemRole:
+    """What the planner needs to know of one system in a job."""
+
+    name: str
+    reads: frozenset[str]
+    writes: frozenset[str]
+    project: Projector  # what the system will hold after it is sent these values (pure model)
+    validate: Callable[[Canon], list[str]]
+    can_create: bool = True
+    can_update: bool = True
+    can_delete: bool = True
+    native_merge: bool = False  # applies existing_lead itself (Callyzer bulksave without id)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    before: Value | None
+    after: Value | None
+    reason: str
+
+
+@dataclass
+class Action:
+    kind: ActionKind
+    system: str
+    entity_id: str
+    remote_id: str | None
+    desired: Canon  # canonical values to send (for merge: the incoming record)
+    expected: Canon  # what the system holds afterwards: the new last-synced values
+    changes: list[FieldChange]
+    reason: str
+    label: str
+    base_raw: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)  # found before sending: recorded as failures
+
+
+@dataclass
+class LinkUpdate:
+    """The state a link takes after the run; ``action`` is the write it depends on (None: none)."""
+
+    entity_id: str
+    system: str
+    remote_id: str | None
+    synced: Canon
+    action: Action | None = None
+    new: bool = False
+    gone: bool = False
+
+
+@dataclass(frozen=True)
+class Conflict:
+    entity_id: str
+    label: str
+    field: str
+    values: dict[str, Value | None]
+    decision: str  # the system whose value won, or "held"
+    policy: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A record the planner could not act on safely (ambiguous match, unreadable values)."""
+
+    system: str
+    remote_id: str
+    label: str
+    reason: str
+    kind: str = "ambiguous"  # ambiguous | unreadable
+
+
+@dataclass
+class Plan:
+    job: str
+    actions: list[Action] = field(default_factory=list)
+    links: list[LinkUpdate] = field(default_factory=list)
+    new_entities: list[str] = field(default_factory=list)
+    dropped_entities: list[str] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    guard: str | None = None
+
+    def writes(self) -> list[Action]:
+        return [a for a in self.actions if not a.problems]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for a in self.actions:
+            key = "invalid" if a.problems else a.kind
+            out[key] = out.get(key, 0) + 1
+        out["conflicts"] = len(self.conflicts)
+        out["ambiguous"] = sum(1 for p in self.problems if p.kind == "ambiguous")
+        return out

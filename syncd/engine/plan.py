@@ -1,0 +1,443 @@
+"""The reconcile engine: (state, fetched records, policies) → plan. Pure: no I/O, no clock, no randomness
+beyond the id factory it is given.
+
+Per entity and field it is a three-way merge: each system's current value against the value last synced
+with *that* system. A system whose value differs from its own last-synced value changed it; one changer
+wins outright, several with different values are a conflict for the policy. What each system is then
+sent is predicted through the system's own write model (``SystemRole.project``), and that prediction
+becomes its new last-synced value — so the next run sees no echo of our own write.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from syncd import canonical
+from syncd.canonical import Canon, Value
+from syncd.engine import existing_lead, match
+from syncd.engine.model import (
+    Action,
+    ActionKind,
+    Conflict,
+    EntityState,
+    Fetched,
+    FieldChange,
+    LinkState,
+    LinkUpdate,
+    Plan,
+    Policies,
+    Problem,
+    Record,
+    SystemRole,
+)
+
+_HELD = object()
+
+
+def label(values: Canon) -> str:
+    name = canonical.display_name(values)
+    contact = values.get("phone") or values.get("email") or ""
+    return f"{name} <{contact}>" if contact else name
+
+
+def plan(
+    job: str,
+    roles: dict[str, SystemRole],
+    policies: Policies,
+    entities: dict[str, EntityState],
+    fetched: dict[str, Fetched],
+    new_id: Callable[[], str],
+) -> Plan:
+    out = Plan(job)
+    by_remote = {
+        (system, link.remote_id): eid for eid, ent in entities.items() for system, link in ent.links.items()
+    }
+    present: dict[str, dict[str, Record]] = defaultdict(dict)
+    unlinked: list[Record] = []
+    for system, result in fetched.items():
+        seen: set[str] = set()
+        for rec in result.records:
+            if rec.remote_id in seen:
+                out.problems.append(
+                    Problem(system, rec.remote_id, label(rec.values), "the listing holds this id twice", "unreadable")
+                )
+                continue
+            seen.add(rec.remote_id)
+            owner = by_remote.get((system, rec.remote_id))
+            if owner is None:
+                unlinked.append(rec)
+            else:
+                present[owner][system] = rec
+
+    arrivals = _match(out, entities, present, unlinked, policies, new_id)
+    planner = _EntityPlanner(out, roles, policies, fetched)
+    for eid in sorted(set(entities) | set(arrivals)):
+        planner.entity(eid, entities.get(eid), present.get(eid, {}), arrivals.get(eid, {}))
+    out.guard = _delete_guard(out, entities, policies)
+    return out
+
+
+def _match(
+    out: Plan,
+    entities: dict[str, EntityState],
+    present: dict[str, dict[str, Record]],
+    unlinked: list[Record],
+    policies: Policies,
+    new_id: Callable[[], str],
+) -> dict[str, dict[str, Record]]:
+    if not unlinked:
+        return {}
+    entity_keys: dict[str, set[str]] = {}
+    linked_systems: dict[str, set[str]] = {}
+    for eid, ent in entities.items():
+        live = {s: link for s, link in ent.links.items() if not link.gone}
+        if not live:
+            continue
+        linked_systems[eid] = set(live)
+        keys: set[str] = set()
+        for system, link in live.items():
+            keys |= match.keys(link.synced, policies.match_on)
+            rec = present.get(eid, {}).get(system)
+            if rec is not None:
+                keys |= match.keys(rec.values, policies.match_on)
+        entity_keys[eid] = keys
+    arrivals: dict[str, dict[str, Record]] = defaultdict(dict)
+    for group in match.group(unlinked, entity_keys, linked_systems, policies.match_on):
+        if group.ambiguous is not None:
+            for rec in group.records:
+                out.problems.append(Problem(rec.system, rec.remote_id, label(rec.values), group.ambiguous))
+            continue
+        eid = group.entity_id
+        if eid is None:
+            eid = new_id()
+            out.new_entities.append(eid)
+        for rec in group.records:
+            arrivals[eid][rec.system] = rec
+    return arrivals
+
+
+def _delete_guard(out: Plan, entities: dict[str, EntityState], policies: Policies) -> str | None:
+    linked: dict[str, int] = defaultdict(int)
+    for ent in entities.values():
+        for system, link in ent.links.items():
+            if not link.gone:
+                linked[system] += 1
+    deletes: dict[str, int] = defaultdict(int)
+    for action in out.actions:
+        if action.kind in ("delete", "fallback"):
+            deletes[action.system] += 1
+    for system, count in sorted(deletes.items()):
+        limit = max(policies.min_delete_count, int(policies.max_delete_share * linked[system]))
+        if count > limit:
+            return (
+                f"mass-delete guard: this run would delete {count} of {linked[system]} {system} records "
+                f"(limit {limit}: deletes.max_share {policies.max_delete_share:.0%}, deletes.min_count "
+                f"{policies.min_delete_count}); nothing was written. Check the source system, then run with "
+                "--allow-mass-delete if the deletes are intended."
+            )
+    return None
+
+
+@dataclass
+class _Entity:
+    id: str
+    live: dict[str, LinkState]
+    present: dict[str, Record]
+    arrivals: dict[str, Record]
+    label: str
+
+
+class _EntityPlanner:
+    def __init__(self, out: Plan, roles: dict[str, SystemRole], policies: Policies, fetched: dict[str, Fetched]):
+        self.out = out
+        self.roles = roles
+        self.policies = policies
+        self.fetched = fetched
+        self.rank = {s: i for i, s in enumerate(policies.priority)}
+
+    # --- one entity ----------------------------------------------------------------------------
+    def entity(
+        self, eid: str, state: EntityState | None, present: dict[str, Record], arrivals: dict[str, Record]
+    ) -> None:
+        links = state.links if state else {}
+        live = {s: link for s, link in links.items() if not link.gone and s in self.roles}
+        gone = {s for s, link in links.items() if link.gone}
+        if links and not live and not arrivals:
+            return  # deleted everywhere earlier: nothing left to do
+        values = [r.values for r in (*present.values(), *arrivals.values())] + [lk.synced for lk in live.values()]
+        ent = _Entity(eid, live, present, arrivals, label(_first_nonblank(values)))
+        missing = [s for s in live if s not in present and self._complete(s)]
+        changed = self._changes(ent)
+        restore: list[str] = []
+        if missing:
+            if self.policies.deletes == "ignore":
+                for system in missing:
+                    self._link(eid, system, live[system].remote_id, live[system].synced, gone=True)
+                    gone.add(system)
+                live = {s: lk for s, lk in live.items() if s not in missing}
+                ent.live = live
+            elif changed:
+                restore = missing  # deleted on one side but edited on another since: the edit wins
+            else:
+                self._propagate_delete(ent, missing)
+                return
+        winners, held, reasons = self._resolve(ent, changed)
+        golden = self._golden(ent, winners)
+        incoming, targets = self._incoming(ent, golden)
+        for system in self._ordered(ent.present):
+            if system not in restore:
+                self._update_linked(ent, system, winners, held, reasons)
+        for rec in targets:
+            self._merge_arrival(ent, rec, incoming)
+        for rec in ent.arrivals.values():
+            if rec not in targets:
+                self._link(eid, rec.system, rec.remote_id, rec.values, new=True)
+        for system in self.policies.priority:
+            if system in gone or system in ent.arrivals or (system in live and system not in restore):
+                continue
+            if system not in self.roles or not self.roles[system].can_create or not self._complete(system):
+                continue  # an incomplete listing may hide the record: creating could duplicate it
+            if system in restore:
+                deleted_from = ", ".join(sorted(changed_systems(changed)))
+                why = f"deleted on {system}, but changed on {deleted_from} since the last sync: restored"
+            else:
+                why = "new person" if not live else f"no {system} record yet"
+            self._create(ent, system, golden if live else incoming, why)
+
+    # --- reading the entity ----------------------------------------------------------------------
+    def _complete(self, system: str) -> bool:
+        result = self.fetched.get(system)
+        return result is not None and result.complete
+
+    def _ordered(self, systems: Iterable[str]) -> list[str]:
+        return sorted(systems, key=lambda s: self.rank.get(s, len(self.rank)))
+
+    def _changes(self, ent: _Entity) -> dict[str, dict[str, Value | None]]:
+        changed: dict[str, dict[str, Value | None]] = defaultdict(dict)
+        for system, rec in ent.present.items():
+            base = ent.live[system].synced
+            for name in self.roles[system].reads:
+                if not canonical.same(rec.values.get(name), base.get(name)):
+                    changed[name][system] = rec.values.get(name)
+        return changed
+
+    def _resolve(
+        self, ent: _Entity, changed: dict[str, dict[str, Value | None]]
+    ) -> tuple[dict[str, Value | None], set[str], dict[str, str]]:
+        winners: dict[str, Value | None] = {}
+        reasons: dict[str, str] = {}
+        held: set[str] = set()
+        for name, by_system in sorted(changed.items()):
+            systems = self._ordered(by_system)
+            distinct = {repr(canonical.clean({"v": v}).get("v")) for v in by_system.values()}
+            if len(distinct) == 1:
+                winners[name] = by_system[systems[0]]
+                reasons[name] = f"changed on {', '.join(systems)}"
+                continue
+            decision, note = self._conflict_winner(ent, systems)
+            self.out.conflicts.append(
+                Conflict(ent.id, ent.label, name, dict(by_system), decision or "held", self.policies.conflict, note)
+            )
+            if decision is None:
+                held.add(name)
+                continue
+            winners[name] = by_system[decision]
+            reasons[name] = f"conflict: changed on {', '.join(systems)}; {self.policies.conflict} chose {decision}"
+            if note:
+                reasons[name] += f" ({note})"
+        return winners, held, reasons
+
+    def _conflict_winner(self, ent: _Entity, systems: list[str]) -> tuple[str | None, str]:
+        if self.policies.conflict == "hold":
+            return None, "held for a person to decide (syncd conflicts)"
+        if self.policies.conflict == "newest":
+            stamps = {s: ent.present[s].modified for s in systems}
+            if all(stamps.values()):
+                newest = max(systems, key=lambda s: (stamps[s], -self.rank.get(s, 0)))
+                return newest, f"modified {stamps[newest]:%Y-%m-%d %H:%M:%S} UTC"
+            lacking = ", ".join(s for s, t in stamps.items() if t is None)
+            return systems[0], f"newest unavailable ({lacking} gives no modified time): fell back to prefer"
+        return systems[0], ""
+
+    def _golden(self, ent: _Entity, winners: dict[str, Value | None]) -> Canon:
+        golden: dict[str, Value | None] = {}
+        for system in reversed(self._ordered(ent.live)):
+            rec = ent.present.get(system)
+            source = rec.values if rec is not None else ent.live[system].synced
+            golden.update({k: v for k, v in source.items() if k in self.roles[system].reads})
+        golden.update(winners)
+        return canonical.clean(golden)
+
+    def _incoming(self, ent: _Entity, golden: Canon) -> tuple[Canon, list[Record]]:
+        """What flows into the records that arrive unlinked: the entity as known, or for a new person the
+        record of the highest-priority system."""
+        arrivals = [ent.arrivals[s] for s in self._ordered(ent.arrivals)]
+        if ent.live:
+            return golden, arrivals
+        if not arrivals:
+            return golden, []
+        return arrivals[0].values, arrivals[1:]
+
+    # --- actions -------------------------------------------------------------------------------
+    def _current(self, system: str, rec: Record | None, synced: Canon) -> Canon:
+        """What the system holds now: what it shows, plus what we last wrote to fields it does not show."""
+        role = self.roles[system]
+        shown = dict(rec.values) if rec is not None else {}
+        for name in role.writes - role.reads:
+            if name in synced:
+                shown[name] = synced[name]
+        return canonical.clean(shown)
+
+    def _update_linked(
+        self, ent: _Entity, system: str, winners: dict[str, Value | None], held: set[str], reasons: dict[str, str]
+    ) -> None:
+        role = self.roles[system]
+        rec = ent.present[system]
+        link = ent.live[system]
+        current = self._current(system, rec, link.synced)
+        synced = dict(current)
+        for name in held:  # keep the old base, so the conflict is seen again until someone resolves it
+            synced.pop(name, None)
+            if name in link.synced:
+                synced[name] = link.synced[name]
+        relevant = {k: v for k, v in winners.items() if k in role.writes}
+        if not relevant or not role.can_update:
+            self._link(ent.id, system, rec.remote_id, canonical.clean(synced))
+            return
+        desired = dict(current)
+        desired.update(relevant)
+        desired = canonical.clean(desired)
+        expected = role.project(rec, desired)
+        changes = _diff(current, expected, role.reads | role.writes, reasons, f"kept in step on {system}")
+        if not changes:
+            self._link(ent.id, system, rec.remote_id, canonical.clean(synced))
+            return
+        for name in held:
+            expected = dict(expected)
+            expected.pop(name, None)
+            if name in link.synced:
+                expected[name] = link.synced[name]
+        action = self._action("update", system, ent, rec.remote_id, desired, expected, changes, rec)
+        action.reason = "; ".join(sorted({c.reason for c in changes}))
+        self._link(ent.id, system, rec.remote_id, canonical.clean(expected), action=action)
+
+    def _merge_arrival(self, ent: _Entity, rec: Record, incoming: Canon) -> None:
+        role = self.roles[rec.system]
+        if not role.can_update:
+            self._link(ent.id, rec.system, rec.remote_id, rec.values, new=True)
+            return
+        policy = self.policies.existing_lead
+        merged = existing_lead.merge(rec.values, incoming, policy, role.writes)
+        expected = role.project(rec, merged)
+        why = (
+            f"matched an existing {rec.system} record; existing_lead lead_details={policy.lead_details}, "
+            f"lead_tags={policy.lead_tags}, assignee={policy.assignee}"
+        )
+        changes = _diff(rec.values, expected, role.reads | role.writes, {}, why)
+        if not changes:
+            self._link(ent.id, rec.system, rec.remote_id, rec.values, new=True)
+            return
+        native = role.native_merge and bool(match.keys(rec.values, ("phone",)) & match.keys(incoming, ("phone",)))
+        kind: ActionKind = "merge" if native else "update"
+        desired = incoming if native else merged
+        action = self._action(kind, rec.system, ent, rec.remote_id, desired, expected, changes, rec)
+        action.reason = why
+        self._link(ent.id, rec.system, rec.remote_id, expected, action=action, new=True)
+
+    def _create(self, ent: _Entity, system: str, golden: Canon, why: str) -> None:
+        role = self.roles[system]
+        desired = canonical.clean({k: v for k, v in golden.items() if k in role.writes})
+        if not desired:
+            return
+        expected = role.project(None, desired)
+        changes = _diff({}, expected, role.reads | role.writes, {}, why)
+        action = self._action("create", system, ent, None, desired, expected, changes, None)
+        action.reason = why
+        self._link(ent.id, system, None, expected, action=action, new=True)
+
+    def _propagate_delete(self, ent: _Entity, missing: list[str]) -> None:
+        why = f"deleted on {', '.join(missing)}"
+        for system in missing:
+            self._link(ent.id, system, ent.live[system].remote_id, ent.live[system].synced, gone=True)
+        for system in self._ordered(ent.present):
+            role = self.roles[system]
+            rec = ent.present[system]
+            link = ent.live[system]
+            fallback = self.policies.fallbacks.get(system)
+            if role.can_delete:
+                action = self._action("delete", system, ent, rec.remote_id, {}, {}, [], rec)
+                action.reason = why
+                self._link(ent.id, system, rec.remote_id, link.synced, action=action, gone=True)
+            elif fallback is not None and role.can_update:
+                current = self._current(system, rec, link.synced)
+                desired = dict(current)
+                if fallback.tag:
+                    tags = current.get(canonical.TAG_FIELD, [])
+                    tags = list(tags) if isinstance(tags, list) else [tags]
+                    desired[canonical.TAG_FIELD] = tags if fallback.tag in tags else [*tags, fallback.tag]
+                if fallback.status:
+                    desired["status"] = fallback.status
+                expected = role.project(rec, canonical.clean(desired))
+                changes = _diff(current, expected, role.reads | role.writes, {}, f"{why}; {system} has no delete")
+                if changes:
+                    action = self._action("fallback", system, ent, rec.remote_id, desired, expected, changes, rec)
+                    action.reason = f"{why}; {system} cannot delete, so the fallback marks it"
+                    self._link(ent.id, system, rec.remote_id, expected, action=action, gone=True)
+                else:
+                    self._link(ent.id, system, rec.remote_id, current, gone=True)
+            else:
+                self._link(ent.id, system, rec.remote_id, self._current(system, rec, link.synced), gone=True)
+        self.out.dropped_entities.append(ent.id)
+
+    def _action(
+        self,
+        kind: ActionKind,
+        system: str,
+        ent: _Entity,
+        remote_id: str | None,
+        desired: Canon,
+        expected: Canon,
+        changes: list[FieldChange],
+        rec: Record | None,
+    ) -> Action:
+        problems = self.roles[system].validate(desired) if kind in ("create", "update", "merge", "fallback") else []
+        action = Action(
+            kind, system, ent.id, remote_id, desired, expected, changes, "", ent.label,
+            base_raw=rec.raw if rec is not None else None, problems=problems,
+        )  # fmt: skip
+        self.out.actions.append(action)
+        return action
+
+    def _link(
+        self,
+        eid: str,
+        system: str,
+        remote_id: str | None,
+        synced: Canon,
+        *,
+        action: Action | None = None,
+        new: bool = False,
+        gone: bool = False,
+    ) -> None:
+        self.out.links.append(LinkUpdate(eid, system, remote_id, dict(synced), action, new, gone))
+
+
+def changed_systems(changed: dict[str, dict[str, Value | None]]) -> set[str]:
+    return {s for by_system in changed.values() for s in by_system}
+
+
+def _diff(before: Canon, after: Canon, fields: Iterable[str], reasons: dict[str, str], default: str) -> list[FieldChange]:
+    out = []
+    for name in sorted(fields):
+        if not canonical.same(before.get(name), after.get(name)):
+            out.append(FieldChange(name, before.get(name), after.get(name), reasons.get(name, default)))
+    return out
+
+
+def _first_nonblank(values: list[Canon]) -> Canon:
+    merged: dict[str, Value] = {}
+    for v in reversed(values):
+        merged.update(v)
+    return merged

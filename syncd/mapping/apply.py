@@ -1,0 +1,167 @@
+"""Applies a mapping: provider record → canonical values, canonical values → provider payload.
+
+The way out writes into a copy of the provider's own record, so fields syncd does not map survive a
+provider's full-replace update (Callsavvy ``updateLead``).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from syncd import canonical, phones
+from syncd.canonical import Canon
+from syncd.mapping import paths
+from syncd.mapping.spec import FieldSpec, MappingSpec
+from syncd.mapping.transforms import TRANSFORMS, Context, TransformError, join_name, split_name
+
+
+@dataclass
+class Inbound:
+    values: Canon
+    problems: list[str] = field(default_factory=list)
+
+
+class Mapper:
+    def __init__(self, spec: MappingSpec, default_region: str = "US", timezone: str = "UTC") -> None:
+        self.spec = spec
+        self.default_region = default_region
+        self.zone = ZoneInfo(timezone)
+        self._ctx = {id(f): Context(default_region, f.phone_format) for f in spec.fields}
+        self.reads = spec.canonical_fields(reads=True)
+        self.writes = {n for f in spec.fields if f.writes for n in f.canonical}
+
+    # --- identity and time ------------------------------------------------------------------
+    def remote_id(self, raw: dict[str, Any]) -> str | None:
+        value = paths.get(raw, list(self.spec.id_path))
+        return None if value is None or value == "" else str(value)
+
+    def modified(self, raw: dict[str, Any]) -> datetime | None:
+        """The provider's modified time, when the mapping names one and it parses."""
+        if self.spec.modified_path is None:
+            return None
+        value = paths.get(raw, list(self.spec.modified_path))
+        if value is None or value == "":
+            return None
+        try:
+            if self.spec.modified_format == "unix":
+                return datetime.fromtimestamp(float(value), UTC)
+            if self.spec.modified_format == "callyzer":
+                # "2023-11-30 22:42:53 IST": the abbreviation is informational, the account zone decides
+                stamp = datetime.strptime(str(value)[:19], "%Y-%m-%d %H:%M:%S")
+                return stamp.replace(tzinfo=self.zone).astimezone(UTC)
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=self.zone)
+        except (ValueError, OverflowError):
+            return None
+
+    # --- provider → canonical ---------------------------------------------------------------
+    def to_canonical(self, raw: dict[str, Any]) -> Inbound:
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for f in self.spec.fields:
+            if not f.reads:
+                continue
+            value = copy.deepcopy(f.constant) if f.constant is not None else paths.get(raw, list(f.steps))
+            if isinstance(value, dict):
+                problems.append(f"{f.path}: expected a value, got an object")
+                continue
+            if value is not None and not isinstance(value, str | list):
+                value = str(value) if not isinstance(value, bool) else str(value).lower()
+            value = f.values.get(value, value) if isinstance(value, str) else value
+            for name in f.transforms:
+                try:
+                    value = TRANSFORMS[name][0](value, self._ctx[id(f)])
+                except TransformError as exc:
+                    problems.append(f"{f.path}: {exc}")
+                    value = TRANSFORMS["trim"][0](value, self._ctx[id(f)])
+                    break
+            if len(f.canonical) == 2:
+                first, last = split_name(value)
+                values[f.canonical[0]], values[f.canonical[1]] = first, last
+            else:
+                values[f.canonical[0]] = value
+        return Inbound(canonical.clean(values), problems)
+
+    # --- canonical → provider ---------------------------------------------------------------
+    def to_provider(self, values: Canon, base: dict[str, Any] | None = None) -> dict[str, Any]:
+        payload: dict[str, Any] = copy.deepcopy(base) if base else {}
+        touched_lists: list[list[paths.Step]] = []
+        for f in self.spec.fields:
+            if not f.writes:
+                continue
+            value = self._out_value(f, values)
+            paths.put(payload, list(f.steps), value)
+            if any(isinstance(s, int) for s in f.steps):
+                last_int = max(i for i, s in enumerate(f.steps) if isinstance(s, int))
+                touched_lists.append(list(f.steps[:last_int]))
+        for steps in touched_lists:
+            lst = paths.get(payload, steps)
+            if isinstance(lst, list):
+                lst[:] = [v for v in lst if v is not None and v != ""]
+        return payload
+
+    def _out_value(self, f: FieldSpec, values: Canon) -> Any:
+        if len(f.canonical) == 2:
+            value: Any = join_name(values.get(f.canonical[0]), values.get(f.canonical[1]))
+        else:
+            value = values.get(f.canonical[0])
+        if isinstance(value, str):
+            value = f.values_out.get(value, value)
+        for name in reversed(f.transforms):
+            try:
+                value = TRANSFORMS[name][1](value, self._ctx[id(f)])
+            except TransformError:
+                break  # the raw value goes out; validate() reports it before anything is sent
+        if isinstance(value, str) and f.truncate is not None:
+            value = value[: f.truncate].rstrip()
+        if canonical.is_blank(value):
+            empty: Any = [] if f.canonical[0] in canonical.LIST_FIELDS else ""
+            value = copy.deepcopy(f.default) if f.default is not None else empty
+        return value
+
+    # --- checks before sending ---------------------------------------------------------------
+    def validate(self, values: Canon) -> list[str]:
+        """What the provider would reject, found before spending an API call on it."""
+        problems: list[str] = []
+        where = self.spec.file
+        for f in self.spec.fields:
+            if not f.writes:
+                continue
+            out = self._out_value(f, values)
+            label = f"{where} field {f.name}"
+            if f.required and canonical.is_blank(out):
+                problems.append(f"{label}: required by {self.spec.system} but blank")
+                continue
+            if canonical.is_blank(out):
+                continue
+            if "phone" in f.transforms:
+                for name in f.canonical:
+                    raw = values.get(name)
+                    if isinstance(raw, str) and not _is_e164(raw, self.default_region):
+                        problems.append(f"{label}: {raw!r} is not a valid phone number")
+            if isinstance(out, str) and f.length is not None:
+                lo, hi = f.length
+                if not lo <= len(out) <= hi:
+                    problems.append(
+                        f"{label}: {out!r} is {len(out)} characters; {self.spec.system} accepts {lo} to {hi}"
+                    )
+            if f.allowed and isinstance(out, str) and out not in f.allowed:
+                problems.append(
+                    f"{label}: {out!r} is not a value {self.spec.system} accepts ({', '.join(f.allowed)}); "
+                    f"map it under 'values' in {where}"
+                )
+        for group in self.spec.require_one_of:
+            if all(canonical.is_blank(values.get(name)) for name in group):
+                problems.append(f"{where}: {self.spec.system} needs at least one of {', '.join(group)}")
+        return problems
+
+
+def _is_e164(value: str, region: str) -> bool:
+    try:
+        return phones.to_e164(value, region) == value
+    except phones.PhoneError:
+        return False

@@ -1,0 +1,269 @@
+"""One run of one job: fetch → map → plan → apply → record. All I/O lives here, none in the engine.
+
+Exit codes (also the CLI's): 0 clean, 1 some records failed or need a person, 2 config error,
+3 a provider unreachable or its credentials refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+
+from syncd.config.load import LoadedConfig
+from syncd.connectors.base import Connector, WriteResult
+from syncd.connectors.callsavvy_leads import CallsavvyLeads
+from syncd.connectors.callyzer import Callyzer
+from syncd.connectors.errors import AuthError, ProviderError
+from syncd.engine.model import Action, ExistingLead, Fallback, Fetched, Plan, Policies, Record, SystemRole
+from syncd.engine.plan import plan as make_plan
+from syncd.mapping.apply import Mapper
+from syncd.state.store import Store
+
+log = structlog.get_logger("syncd.run")
+
+EXIT_OK, EXIT_RECORDS, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
+CONNECTORS: dict[tuple[str, str], type[Connector]] = {
+    ("callyzer", "leads"): Callyzer,
+    ("callsavvy", "leads"): CallsavvyLeads,
+}
+
+
+@dataclass
+class RunReport:
+    job: str
+    run_id: str
+    dry_run: bool
+    status: str = "ok"
+    exit_code: int = EXIT_OK
+    plan: Plan | None = None
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    api: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fetched: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        counts = self.plan.counts() if self.plan else {}
+        return {
+            "job": self.job,
+            "run_id": self.run_id,
+            "dry_run": self.dry_run,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "fetched": self.fetched,
+            "planned": counts,
+            "failed": self.failed,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "actions": [
+                {"action": a.kind, "system": a.system, "who": a.label, "entity": a.entity_id, "remote_id": a.remote_id,
+                 "fields": sorted(c.field for c in a.changes), "invalid": bool(a.problems)}
+                for a in (self.plan.actions if self.plan else [])
+            ],  # fmt: skip
+            "conflicts": [
+                {"who": c.label, "field": c.field, "values": c.values, "decision": c.decision, "policy": c.policy,
+                 "note": c.note}
+                for c in (self.plan.conflicts if self.plan else [])
+            ],  # fmt: skip
+            "api": self.api,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def policies_for(loaded: LoadedConfig, job_name: str) -> Policies:
+    job = loaded.config.jobs[job_name]
+    names = [s.system for s in job.systems]
+    priority = [s for s in job.conflict.prefer if s in names] + [s for s in names if s not in job.conflict.prefer]
+    return Policies(
+        priority=tuple(priority),
+        conflict=job.conflict.policy,
+        existing_lead=ExistingLead(**job.existing_lead.model_dump()),
+        deletes=job.deletes.mode,
+        max_delete_share=job.deletes.max_share,
+        min_delete_count=job.deletes.min_count,
+        fallbacks={k: Fallback(**v.model_dump()) for k, v in job.deletes.fallback.items()},
+        match_on=tuple(job.match_on),
+    )
+
+
+def build_role(name: str, connector: Connector, mapper: Mapper, create: bool, update: bool, delete: bool) -> SystemRole:
+    def project(rec: Record | None, desired: dict[str, Any]) -> dict[str, Any]:
+        raw = rec.raw if rec is not None else None
+        stored = connector.simulate(raw, mapper.to_provider(desired, raw))
+        return mapper.to_canonical(stored).values
+
+    def validate(values: dict[str, Any]) -> list[str]:
+        return mapper.validate(values) + connector.validate(mapper.to_provider(values))
+
+    return SystemRole(
+        name=name,
+        reads=frozenset(mapper.reads),
+        writes=frozenset(mapper.writes),
+        project=project,
+        validate=validate,
+        can_create=create and connector.can_create,
+        can_update=update and connector.can_update,
+        can_delete=delete and connector.can_delete,
+        native_merge=connector.native_merge,
+    )
+
+
+class JobRun:
+    """Holds a job's connectors, mappers and roles for one or more runs (the daemon reuses it)."""
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        job_name: str,
+        store: Store,
+        transports: dict[str, httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        self.loaded = loaded
+        self.job_name = job_name
+        self.store = store
+        job = loaded.config.jobs[job_name]
+        self.policies = policies_for(loaded, job_name)
+        self.mappers: dict[str, Mapper] = {}
+        self.connectors: dict[str, Connector] = {}
+        self.roles: dict[str, SystemRole] = {}
+        for entry in job.systems:
+            sys_cfg = loaded.config.systems[entry.system]
+            spec = loaded.mappings[job_name][entry.system]
+            mapper = Mapper(spec, sys_cfg.default_region, sys_cfg.timezone)
+            cls = CONNECTORS[(sys_cfg.kind, job.object)]
+            connector = cls(entry.system, sys_cfg, loaded.secrets[entry.system], transport=(transports or {}).get(entry.system))
+            if isinstance(connector, Callyzer):
+                connector.existing_lead = self.policies.existing_lead
+            self.mappers[entry.system] = mapper
+            self.connectors[entry.system] = connector
+            self.roles[entry.system] = build_role(entry.system, connector, mapper, entry.create, entry.update, entry.delete)
+
+    async def aclose(self) -> None:
+        for connector in self.connectors.values():
+            await connector.aclose()
+
+    async def run(self, *, dry_run: bool = False, allow_mass_delete: bool = False) -> RunReport:
+        started = time.monotonic()
+        run_id = self.store.begin_run(self.job_name, dry_run)
+        report = RunReport(self.job_name, run_id, dry_run)
+        bound = log.bind(job=self.job_name, run_id=run_id)
+        bound.info("run started", dry_run=dry_run)
+        for connector in self.connectors.values():
+            connector.down = None  # type: ignore[attr-defined]
+        try:
+            await self._run(report, bound, dry_run, allow_mass_delete)
+        except AuthError as exc:
+            report.status, report.exit_code = "failed", EXIT_UNREACHABLE
+            report.errors.append(str(exc))
+            bound.error("credentials refused; job stopped", error=str(exc))
+        finally:
+            report.api = {name: c.http.stats.as_json() for name, c in self.connectors.items()}
+            for connector in self.connectors.values():
+                connector.http.stats.__init__()  # type: ignore[misc]
+            report.seconds = time.monotonic() - started
+            self.store.finish_run(run_id, "dry-run" if dry_run and report.status == "ok" else report.status, report.summary())
+            bound.info("run finished", status=report.status, exit_code=report.exit_code, seconds=round(report.seconds, 2))
+        return report
+
+    async def _run(self, report: RunReport, bound: Any, dry_run: bool, allow_mass_delete: bool) -> None:
+        fetched = await self._fetch(report, bound)
+        entities = self.store.load_entities(self.job_name)
+        plan = make_plan(self.job_name, self.roles, self.policies, entities, fetched, lambda: uuid.uuid4().hex)
+        for system, result in fetched.items():
+            for rec in result.records:
+                for problem in rec.problems:  # kept as read; a target that cannot take it fails visibly
+                    report.warnings.append(f"{system} {rec.remote_id}: {problem}")
+        report.plan = plan
+        complete = {s for s, f in fetched.items() if f.complete}
+        if plan.guard and not allow_mass_delete:
+            report.status, report.exit_code = "aborted", EXIT_RECORDS
+            report.errors.append(plan.guard)
+            bound.error("mass-delete guard", message=plan.guard)
+            return
+        if dry_run:
+            self._grade(report, plan, {})
+            return
+        sendable = [a for a in plan.actions if not a.problems]
+        journal_ids = self.store.journal(report.run_id, self.job_name, sendable)
+        outcomes = await self._apply(sendable)
+        problems = self.store.record(report.run_id, plan, outcomes, journal_ids, complete)
+        report.errors.extend(problems)
+        self._grade(report, plan, outcomes)
+
+    async def _fetch(self, report: RunReport, bound: Any) -> dict[str, Fetched]:
+        names = list(self.connectors)
+        results = await asyncio.gather(*(self.connectors[n].fetch() for n in names), return_exceptions=True)
+        fetched: dict[str, Fetched] = {}
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, AuthError):
+                raise result
+            if isinstance(result, BaseException):
+                if not isinstance(result, ProviderError):
+                    raise result
+                report.errors.append(f"{result} — its records were left alone this run")
+                report.exit_code = EXIT_UNREACHABLE
+                report.status = "failed"
+                bound.error("fetch failed", system=name, error=str(result))
+                fetched[name] = Fetched([], complete=False)
+                continue
+            fetched[name] = Fetched(self._map(name, result))
+            report.fetched[name] = len(result)
+        return fetched
+
+    def _map(self, system: str, raws: list[dict[str, Any]]) -> list[Record]:
+        mapper = self.mappers[system]
+        records = []
+        for raw in raws:
+            remote_id = mapper.remote_id(raw)
+            if remote_id is None:
+                continue
+            inbound = mapper.to_canonical(raw)
+            records.append(Record(system, remote_id, inbound.values, raw, mapper.modified(raw), tuple(inbound.problems)))
+        return records
+
+    async def _apply(self, actions: list[Action]) -> dict[int, tuple[bool, str | None, str | None]]:
+        by_system: dict[str, list[Action]] = {}
+        for action in actions:
+            by_system.setdefault(action.system, []).append(action)
+        names = list(by_system)
+        results = await asyncio.gather(
+            *(self.connectors[n].write(by_system[n], self.mappers[n]) for n in names), return_exceptions=True
+        )
+        outcomes: dict[int, tuple[bool, str | None, str | None]] = {}
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, ProviderError):
+                    raise result
+                for action in by_system[name]:
+                    outcomes[id(action)] = (False, None, str(result))
+                if isinstance(result, AuthError):
+                    raise result
+                continue
+            for item in result:
+                assert isinstance(item, WriteResult)
+                outcomes[id(item.action)] = (item.ok, item.remote_id, item.error)
+        return outcomes
+
+    def _grade(self, report: RunReport, plan: Plan, outcomes: dict[int, tuple[bool, str | None, str | None]]) -> None:
+        for action in plan.actions:
+            ok, _, error = outcomes.get(id(action), (False, None, None))
+            if report.dry_run and not action.problems:
+                continue
+            if not ok:
+                reason = "; ".join(action.problems) or error or "not sent"
+                report.failed.append(
+                    {"system": action.system, "action": action.kind, "who": action.label, "reason": reason}
+                )
+        for problem in plan.problems:
+            report.failed.append({"system": problem.system, "action": "match", "who": problem.label or problem.remote_id,
+                                  "reason": problem.reason})  # fmt: skip
+        if report.failed and report.exit_code == EXIT_OK:
+            report.exit_code = EXIT_RECORDS
+            report.status = "partial"

@@ -1,0 +1,100 @@
+"""Serves simulator apps over real loopback HTTP, each on its own port, from a background thread.
+
+Used by `syncd sim`, `syncd demo` and the tests alike, so that everything talks to the simulators the
+way it talks to a provider: through a socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+
+@dataclass
+class Served:
+    name: str
+    app: Any
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class LoopbackServer:
+    """Runs several ASGI apps in one event loop on one thread; ``stop()`` ends them all."""
+
+    def __init__(self, apps: dict[str, Any], host: str = "127.0.0.1", ports: dict[str, int] | None = None):
+        if not host.startswith("127.") and host not in ("localhost", "::1"):
+            raise ValueError("simulators only listen on loopback")
+        self.host = host
+        self._sockets: dict[str, socket.socket] = {}
+        self.served: dict[str, Served] = {}
+        for name, app in apps.items():
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, (ports or {}).get(name, 0)))
+            sock.listen(128)
+            self._sockets[name] = sock
+            self.served[name] = Served(name, app, sock.getsockname()[1])
+        self._servers: list[uvicorn.Server] = []
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+
+    def url(self, name: str) -> str:
+        return self.served[name].url
+
+    def start(self) -> LoopbackServer:
+        self._thread = threading.Thread(target=self._run, name="syncd-sim", daemon=True)
+        self._thread.start()
+        if not self._started.wait(10):
+            raise RuntimeError("simulators did not start within 10 s")
+        return self
+
+    def _run(self) -> None:
+        asyncio.run(self._serve_all())
+
+    async def _serve_all(self) -> None:
+        tasks = []
+        for name, served in self.served.items():
+            config = uvicorn.Config(
+                served.app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
+            )
+            server = uvicorn.Server(config)
+            # uvicorn < 0.29 installs signal handlers unless told not to (newer ones skip it off the
+            # main thread): setattr keeps this working on both without a type error on either.
+            setattr(server, "install_signal_handlers", lambda: None)  # noqa: B010
+            self._servers.append(server)
+            tasks.append(asyncio.create_task(server.serve(sockets=[self._sockets[name]])))
+        while not all(s.started for s in self._servers):
+            await asyncio.sleep(0.01)
+        self._started.set()
+        await asyncio.gather(*tasks)
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        for sock in self._sockets.values():
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def __enter__(self) -> LoopbackServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def serving(apps: dict[str, Any]) -> Iterator[LoopbackServer]:
+    with LoopbackServer(apps) as server:
+        yield server

@@ -1,0 +1,129 @@
+"""The sync state tables. Plain columns and JSON text only, so PostgreSQL can replace SQLite by URL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SchemaInfo(SQLModel, table=True):
+    __tablename__ = "schema_info"
+    id: int = Field(default=1, primary_key=True)
+    version: int
+
+
+class Entity(SQLModel, table=True):
+    """One person within one job: the hub its links hang off."""
+
+    __tablename__ = "entity"
+    id: str = Field(primary_key=True)
+    job: str = Field(index=True)
+    created_at: datetime = Field(default_factory=now)
+    deleted_at: datetime | None = None
+
+
+class Link(SQLModel, table=True):
+    """One system's record of an entity, with the canonical values last synced with that system.
+
+    ``synced`` is what the provider holds after our last write or read (merge rules included), so the
+    next run can tell a real edit from the echo of our own write. ``gone`` marks a record deleted on
+    the provider that must not be created again.
+    """
+
+    __tablename__ = "link"
+    __table_args__ = (
+        UniqueConstraint("job", "system", "remote_id", name="uq_link_remote"),
+        UniqueConstraint("entity_id", "system", name="uq_link_entity_system"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    entity_id: str = Field(foreign_key="entity.id", index=True, ondelete="CASCADE")
+    job: str = Field(index=True)
+    system: str
+    remote_id: str
+    synced: str  # JSON object of canonical values
+    gone: bool = False
+    updated_at: datetime = Field(default_factory=now)
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "run"
+    id: str = Field(primary_key=True)
+    job: str = Field(index=True)
+    started_at: datetime = Field(default_factory=now)
+    finished_at: datetime | None = None
+    status: str = "running"  # running | ok | failed | aborted | dry-run
+    dry_run: bool = False
+    report: str = "{}"  # JSON: counts, API calls, conflicts, errors
+
+
+class Failure(SQLModel, table=True):
+    """A record a provider rejected or that failed validation before sending. Retried every run."""
+
+    __tablename__ = "failure"
+    __table_args__ = (UniqueConstraint("job", "system", "record_key", "action", name="uq_failure_record"),)
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(index=True)
+    system: str
+    record_key: str  # entity id, or "<system>:<remote id>" for a record not yet linked
+    action: str
+    entity_id: str | None = None
+    remote_id: str | None = None
+    label: str = ""  # who it is, for people: name and phone
+    reason: str
+    attempts: int = 1
+    first_seen: datetime = Field(default_factory=now)
+    last_seen: datetime = Field(default_factory=now)
+    last_run: str | None = None
+    resolved_at: datetime | None = None
+    skipped: bool = False
+
+
+class Journal(SQLModel, table=True):
+    """A write's intent, stored before it is sent; after a crash, pending rows say what may have landed."""
+
+    __tablename__ = "journal"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(index=True)
+    job: str
+    system: str
+    entity_id: str
+    action: str
+    remote_id: str | None = None
+    state: str = "pending"  # pending | done | failed
+    created_at: datetime = Field(default_factory=now)
+    finished_at: datetime | None = None
+
+
+class Change(SQLModel, table=True):
+    """Every field syncd changed on a system, with the reason: the trail `syncd history` shows."""
+
+    __tablename__ = "change"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(index=True)
+    job: str
+    entity_id: str = Field(index=True)
+    system: str
+    action: str
+    field: str
+    before: str | None = None
+    after: str | None = None
+    reason: str = ""
+    at: datetime = Field(default_factory=now)
+
+
+class Cursor(SQLModel, table=True):
+    __tablename__ = "cursor"
+    __table_args__ = (UniqueConstraint("job", "system", "name", name="uq_cursor"),)
+    id: int | None = Field(default=None, primary_key=True)
+    job: str
+    system: str
+    name: str
+    value: str

@@ -1,0 +1,296 @@
+"""Reads and writes the sync state in bulk: one query to load a job, one transaction to record a run.
+
+Recording follows one rule: a link's last-synced values advance only when what they describe is true
+on the provider. A write that failed leaves its link as it was, and when any write of an entity failed
+the entity's other links keep their old values too, so the next run sees the same change again and
+retries it. Nothing an outside system changed is ever lost to a failed write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, create_engine, select
+
+from syncd.canonical import Canon
+from syncd.engine.model import Action, EntityState, LinkState, Plan
+from syncd.state.models import (
+    SCHEMA_VERSION,
+    Change,
+    Entity,
+    Failure,
+    Journal,
+    Link,
+    Run,
+    SchemaInfo,
+    now,
+)
+
+
+def _json(values: Any) -> str:
+    return json.dumps(values, sort_keys=True, ensure_ascii=False)
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        connect_args: dict[str, Any] = {}
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            path = Path(url[len("sqlite:///") :])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():  # created private: it holds people's contact details
+                fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+                os.close(fd)
+            connect_args = {"timeout": 30, "check_same_thread": False}
+        self.engine: Engine = create_engine(url, connect_args=connect_args)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        SQLModel.metadata.create_all(self.engine)
+        with Session(self.engine) as session:
+            info = session.get(SchemaInfo, 1)
+            if info is None:
+                session.add(SchemaInfo(id=1, version=SCHEMA_VERSION))
+            elif info.version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"the state database was written by a newer syncd (schema {info.version} > {SCHEMA_VERSION})"
+                )
+            session.commit()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- loading --------------------------------------------------------------------------------
+    def load_entities(self, job: str) -> dict[str, EntityState]:
+        out: dict[str, EntityState] = {}
+        with Session(self.engine) as session:
+            for link in session.exec(select(Link).where(Link.job == job)):
+                ent = out.setdefault(link.entity_id, EntityState(link.entity_id))
+                ent.links[link.system] = LinkState(link.system, link.remote_id, json.loads(link.synced), link.gone)
+        return out
+
+    # --- runs -----------------------------------------------------------------------------------
+    def begin_run(self, job: str, dry_run: bool) -> str:
+        run_id = uuid.uuid4().hex[:12]
+        with Session(self.engine) as session:
+            session.add(Run(id=run_id, job=job, dry_run=dry_run))
+            session.commit()
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, report: dict[str, Any]) -> None:
+        with Session(self.engine) as session:
+            run = session.get(Run, run_id)
+            if run is not None:
+                run.status = status
+                run.finished_at = now()
+                run.report = _json(report)
+                session.add(run)
+                session.commit()
+
+    def runs(self, job: str | None = None, limit: int = 20) -> list[Run]:
+        with Session(self.engine) as session:
+            query = select(Run).order_by(Run.started_at.desc()).limit(limit)  # type: ignore[attr-defined]
+            if job:
+                query = query.where(Run.job == job)
+            return list(session.exec(query))
+
+    # --- the write journal ------------------------------------------------------------------------
+    def journal(self, run_id: str, job: str, actions: Iterable[Action]) -> dict[int, int]:
+        """Stores every write's intent before it is sent; returns id(action) → journal row id."""
+        rows = {
+            id(a): Journal(
+                run_id=run_id, job=job, system=a.system, entity_id=a.entity_id, action=a.kind, remote_id=a.remote_id
+            )
+            for a in actions
+        }
+        with Session(self.engine) as session:
+            session.add_all(rows.values())
+            session.commit()
+            return {key: row.id for key, row in rows.items() if row.id is not None}
+
+    def pending_journal(self, job: str) -> list[Journal]:
+        with Session(self.engine) as session:
+            return list(session.exec(select(Journal).where(Journal.job == job, Journal.state == "pending")))
+
+    # --- recording a run --------------------------------------------------------------------------
+    def record(
+        self,
+        run_id: str,
+        plan: Plan,
+        outcomes: dict[int, tuple[bool, str | None, str | None]],
+        journal_ids: dict[int, int],
+        complete_systems: set[str],
+    ) -> list[str]:
+        """Applies a run's results in one transaction. ``outcomes``: id(action) → (ok, remote id, error).
+        Returns problems found while recording (e.g. a provider merged two people's records)."""
+        job = plan.job
+        problems: list[str] = []
+        with Session(self.engine) as session:
+            links = {
+                (lk.entity_id, lk.system): lk for lk in session.exec(select(Link).where(Link.job == job))
+            }
+            by_remote = {(lk.system, lk.remote_id): lk for lk in links.values()}
+            entities = set(session.exec(select(Entity.id).where(Entity.job == job)))
+            updates_by_entity = defaultdict(list)
+            for upd in plan.links:
+                updates_by_entity[upd.entity_id].append(upd)
+            for eid, updates in updates_by_entity.items():
+                failed = any(u.action is not None and not outcomes.get(id(u.action), (False,))[0] for u in updates)
+                for upd in updates:
+                    remote_id = upd.remote_id
+                    if upd.action is not None:
+                        ok, new_remote, _ = outcomes.get(id(upd.action), (False, None, None))
+                        if not ok:
+                            continue
+                        remote_id = new_remote or remote_id
+                        self._changes(session, run_id, job, upd.action)
+                    elif failed and not upd.new:
+                        continue
+                    if remote_id is None:
+                        continue
+                    if eid not in entities:
+                        session.add(Entity(id=eid, job=job))
+                        entities.add(eid)
+                    other = by_remote.get((upd.system, remote_id))
+                    if other is not None and other.entity_id != eid:
+                        problems.append(
+                            f"{upd.system} record {remote_id} already belongs to another person "
+                            f"(entity {other.entity_id}); not linked to {eid}"
+                        )
+                        continue
+                    row = links.get((eid, upd.system))
+                    if row is None:
+                        row = Link(entity_id=eid, job=job, system=upd.system, remote_id=remote_id, synced="{}")
+                        links[(eid, upd.system)] = row
+                    elif row.remote_id != remote_id:
+                        by_remote.pop((row.system, row.remote_id), None)
+                    row.remote_id = remote_id
+                    row.synced = _json(upd.synced)
+                    row.gone = upd.gone
+                    row.updated_at = now()
+                    by_remote[(upd.system, remote_id)] = row
+                    session.add(row)
+            for eid in plan.dropped_entities:
+                ent = session.get(Entity, eid)
+                if ent is not None and ent.deleted_at is None:
+                    ent.deleted_at = now()
+                    session.add(ent)
+            for key, journal_id in journal_ids.items():
+                ok, remote_id, _ = outcomes.get(key, (False, None, None))
+                row = session.get(Journal, journal_id)
+                if row is not None:
+                    row.state = "done" if ok else "failed"
+                    row.remote_id = remote_id or row.remote_id
+                    row.finished_at = now()
+                    session.add(row)
+            self._failures(session, run_id, plan, outcomes, complete_systems)
+            session.commit()
+        return problems
+
+    @staticmethod
+    def _changes(session: Session, run_id: str, job: str, action: Action) -> None:
+        fields = action.changes or []
+        if action.kind == "delete":
+            session.add(Change(run_id=run_id, job=job, entity_id=action.entity_id, system=action.system,
+                               action="delete", field="*", reason=action.reason))  # fmt: skip
+        for change in fields:
+            session.add(
+                Change(
+                    run_id=run_id, job=job, entity_id=action.entity_id, system=action.system, action=action.kind,
+                    field=change.field, before=_json(change.before), after=_json(change.after), reason=change.reason,
+                )  # fmt: skip
+            )
+
+    @staticmethod
+    def _failures(
+        session: Session,
+        run_id: str,
+        plan: Plan,
+        outcomes: dict[int, tuple[bool, str | None, str | None]],
+        complete_systems: set[str],
+    ) -> None:
+        job = plan.job
+        current: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for action in plan.actions:
+            ok, _, error = outcomes.get(id(action), (False, None, None))
+            if ok:
+                continue
+            reason = "; ".join(action.problems) if action.problems else (error or "not sent")
+            current[(action.system, action.entity_id, action.kind)] = {
+                "entity_id": action.entity_id, "remote_id": action.remote_id, "label": action.label, "reason": reason,
+            }  # fmt: skip
+        for problem in plan.problems:
+            current[(problem.system, f"{problem.system}:{problem.remote_id}", "match")] = {
+                "entity_id": None, "remote_id": problem.remote_id, "label": problem.label, "reason": problem.reason,
+            }  # fmt: skip
+        existing = {
+            (f.system, f.record_key, f.action): f
+            for f in session.exec(select(Failure).where(Failure.job == job, Failure.resolved_at == None))  # noqa: E711
+        }
+        for key, info in current.items():
+            row = existing.pop(key, None)
+            if row is None:
+                old = session.exec(
+                    select(Failure).where(
+                        Failure.job == job, Failure.system == key[0], Failure.record_key == key[1], Failure.action == key[2]
+                    )
+                ).first()
+                row = old or Failure(job=job, system=key[0], record_key=key[1], action=key[2], reason="", attempts=0)
+                row.resolved_at = None
+                row.first_seen = now() if old is not None else row.first_seen
+            row.attempts += 1
+            row.reason = info["reason"]
+            row.label = info["label"]
+            row.entity_id = info["entity_id"]
+            row.remote_id = info["remote_id"]
+            row.last_seen = now()
+            row.last_run = run_id
+            session.add(row)
+        for (system, _, _), row in existing.items():
+            if system in complete_systems:  # not seen again on a full listing: it went through or went away
+                row.resolved_at = now()
+                session.add(row)
+
+    def failures(self, job: str | None = None, *, include_resolved: bool = False) -> list[Failure]:
+        with Session(self.engine) as session:
+            query = select(Failure).order_by(Failure.id)  # type: ignore[arg-type]
+            if job:
+                query = query.where(Failure.job == job)
+            if not include_resolved:
+                query = query.where(Failure.resolved_at == None)  # noqa: E711
+            return list(session.exec(query))
+
+    def links_count(self, job: str) -> dict[str, int]:
+        with Session(self.engine) as session:
+            rows = session.exec(select(Link.system).where(Link.job == job, Link.gone == False))  # noqa: E712
+            out: dict[str, int] = defaultdict(int)
+            for system in rows:
+                out[system] += 1
+            return dict(out)
+
+    def integrity_ok(self) -> bool:
+        with self.engine.connect() as conn:
+            return bool(conn.execute(text("PRAGMA integrity_check")).scalar() == "ok")
+
+
+def synced_of(link: Link) -> Canon:
+    return dict(json.loads(link.synced))
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
