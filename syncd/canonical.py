@@ -45,7 +45,7 @@ EMAIL_FIELDS = ("email",)
 
 
 def is_field(name: str) -> bool:
-    return name in FIELDS or (name.startswith("custom.") and len(name) > len("custom."))
+    return isinstance(name, str) and (name in FIELDS or (name.startswith("custom.") and len(name) > len("custom.")))
 
 
 def is_blank(value: Any) -> bool:

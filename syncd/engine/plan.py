@@ -166,9 +166,13 @@ class _EntityPlanner:
         gone = {s for s, link in links.items() if link.gone}
         if links and not live and not arrivals:
             return  # deleted everywhere earlier: nothing left to do
+        # a record still listed under a gone link (marked by a delete fallback, or back after deletes=ignore)
+        # is left alone: only live links take part
+        present = {s: rec for s, rec in present.items() if s in live}
         values = [r.values for r in (*present.values(), *arrivals.values())] + [lk.synced for lk in live.values()]
         ent = _Entity(eid, live, present, arrivals, label(_first_nonblank(values)))
         missing = [s for s in live if s not in present and self._complete(s)]
+        unseen = [s for s in live if s not in present and not self._complete(s)]  # listing failed or partial
         changed = self._changes(ent)
         restore: list[str] = []
         if missing:
@@ -180,15 +184,23 @@ class _EntityPlanner:
                 ent.live = live
             elif changed:
                 restore = missing  # deleted on one side but edited on another since: the edit wins
+            elif unseen:
+                return  # an unlisted record may hold an edit: decide the delete when every listing is complete
             else:
                 self._propagate_delete(ent, missing)
                 return
         winners, held, reasons = self._resolve(ent, changed)
         golden = self._golden(ent, winners)
         incoming, targets = self._incoming(ent, golden)
+        # a change that cannot reach an unlisted record this run keeps its old base on the systems that made
+        # it, so the next run sees it again and sends it then (no lost update)
+        deferred = {
+            n for n in winners if any(n in self.roles[s].writes and self.roles[s].can_update for s in unseen)
+        }
         for system in self._ordered(ent.present):
             if system not in restore:
-                self._update_linked(ent, system, winners, held, reasons)
+                keep = held | {n for n in deferred if system in changed[n]}
+                self._update_linked(ent, system, winners, keep, reasons)
         for rec in targets:
             self._merge_arrival(ent, rec, incoming)
         for rec in ent.arrivals.values():

@@ -175,6 +175,8 @@ def _field(file: str, index: int, raw: Any) -> FieldSpec:
     transforms = raw.get("transforms", [])
     if isinstance(transforms, str):
         transforms = [transforms]
+    if not isinstance(transforms, list):
+        raise MappingError(file, f"{where}.transforms", "must be a list of transform names")
     for t in transforms:
         if t not in TRANSFORMS:
             raise MappingError(file, f"{where}.transforms", f"unknown transform {t!r} (known: {', '.join(TRANSFORMS)})")
@@ -228,6 +230,8 @@ def _field(file: str, index: int, raw: Any) -> FieldSpec:
 
 
 def _path(file: str, where: str, text: str) -> list[paths.Step]:
+    if not isinstance(text, str):
+        raise MappingError(file, where, f"must be a path such as details.first_name, not {text!r}")
     try:
         return paths.parse(text)
     except ValueError as exc:

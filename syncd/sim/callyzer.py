@@ -372,6 +372,11 @@ class Employee:
         return str(self.data["emp_number"])
 
     @property
+    def code(self) -> str | None:
+        code = self.data.get("emp_code")
+        return None if code is None else str(code)
+
+    @property
     def tags(self) -> list[str]:
         return list(self.data.get("emp_tags") or [])
 
@@ -608,7 +613,24 @@ class CallyzerSim(SimBase):
         return self._ok({})
 
     async def _lead_bulksave(self, request: Request) -> Response:
-        body = await self._body(request)
+        leads, settings = self._bulk_request(await self._body(request))
+        fault = self.take_fault("/lead/bulksave", ("partial",))
+        saved: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for position, lead in enumerate(leads, start=1):
+            effective = {**lead, **settings}
+            message = MSG_TECHNICAL if fault and position % fault.every == 0 else self.validate(effective)
+            if message is not None:
+                errors.append(self._lead_error(lead, message))
+                continue
+            stored = self.save(effective)  # in order: a later lead may merge into an earlier one
+            saved.append({"id": stored.id, "contact_numbers": list(lead.get("contact_numbers") or [])})
+        if saved:
+            self.count_write("/lead/bulksave", len(saved))
+        return self._ok({"savedLeads": saved, "errors": errors})
+
+    def _bulk_request(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The leads and the (non-blank) request-level settings; what fails the whole request raises."""
         _reject_unknown(body, frozenset({"leads", *SETTINGS}))
         leads = body.get("leads")
         if leads is not None and not isinstance(leads, list):
@@ -621,24 +643,8 @@ class CallyzerSim(SimBase):
             if not is_blank(settings.get(name)) and any(not is_blank(lead.get(name)) for lead in leads):
                 raise BadRequest(MSG_BOTH_LEVELS.format(name))
         for rule in self._setting_rules:
-            message = rule(settings)
-            if message is not None:
-                raise BadRequest(message)
-        given = {k: v for k, v in settings.items() if not is_blank(v)}
-        fault = self.take_fault("/lead/bulksave", ("partial",))
-        saved: list[dict[str, Any]] = []
-        errors: list[dict[str, Any]] = []
-        for position, lead in enumerate(leads, start=1):
-            effective = {**lead, **given}
-            message = MSG_TECHNICAL if fault and position % fault.every == 0 else self.validate(effective)
-            if message is not None:
-                errors.append(self._lead_error(lead, message))
-                continue
-            stored = self.save(effective)
-            saved.append({"id": stored.id, "contact_numbers": list(lead.get("contact_numbers") or [])})
-        if saved:
-            self.count_write("/lead/bulksave", len(saved))
-        return self._ok({"savedLeads": saved, "errors": errors})
+            self._raise_if(rule(settings))
+        return leads, {k: v for k, v in settings.items() if not is_blank(v)}
 
     @staticmethod
     def _lead_error(lead: Mapping[str, Any], message: str) -> dict[str, Any]:
@@ -859,45 +865,43 @@ class CallyzerSim(SimBase):
         return self._page([e.shaped() for e in chosen], page_no, page_size)
 
     def _filter_employees(self, params: Mapping[str, Any]) -> list[Employee]:
+        """The employees every given filter selects; the doc's rules for each filter, in its order."""
         chosen = list(self.employees)
         numbers = non_blank_list(params.get("emp_numbers"))
-        invalid = [n for n in numbers if not NUMBER_RE.match(n)]
-        if invalid:
-            raise BadRequest(MSG_EMP_INVALID_NUMBERS.format(LIST_SEPARATOR.join(invalid)))
-        if len(numbers) > MAX_LIST:
-            raise BadRequest(MSG_EMP_NUMBERS_COUNT)
-        message = self._rule_emp_numbers_exist({"assignment": {"emp_numbers": numbers}})
-        if message:
-            raise BadRequest(message)
         if numbers:
+            invalid = [n for n in numbers if not NUMBER_RE.match(n)]
+            if invalid:
+                raise BadRequest(MSG_EMP_INVALID_NUMBERS.format(LIST_SEPARATOR.join(invalid)))
+            self._raise_if(MSG_EMP_NUMBERS_COUNT if len(numbers) > MAX_LIST else None)
+            self._raise_if(self._rule_emp_numbers_exist({"assignment": {"emp_numbers": numbers}}))
             chosen = [e for e in chosen if any(e.has_number(n) for n in numbers)]
         tags = non_blank_list(params.get("emp_tags"))
-        if len(tags) > MAX_LIST:
-            raise BadRequest(MSG_EMP_TAGS_COUNT)
-        message = self._rule_emp_tags_exist({"assignment": {"emp_tags": tags}})
-        if message:
-            raise BadRequest(message)
         if tags:
+            self._raise_if(MSG_EMP_TAGS_COUNT if len(tags) > MAX_LIST else None)
+            self._raise_if(self._rule_emp_tags_exist({"assignment": {"emp_tags": tags}}))
             chosen = [e for e in chosen if set(tags) & set(e.tags)]
         name = given(params.get("emp_name"))
         if name is not None:
-            if not any(e.name.lower() == name.strip().lower() for e in self.employees):
-                raise BadRequest(MSG_EMP_NAME)
-            chosen = [e for e in chosen if e.name.lower() == name.strip().lower()]
+            named = [e for e in self.employees if e.name.lower() == name.strip().lower()]
+            self._raise_if(None if named else MSG_EMP_NAME)
+            chosen = [e for e in chosen if e in named]
         codes = non_blank_list(params.get("emp_codes"))
-        if len(codes) > MAX_LIST:
-            raise BadRequest(MSG_EMP_CODES_COUNT)
-        known_codes = {str(e.data.get("emp_code")) for e in self.employees}
-        missing = [c for c in codes if c not in known_codes]
-        if missing:
-            raise BadRequest(MSG_NOT_EXIST.format(LIST_SEPARATOR.join(missing)))
         if codes:
-            chosen = [e for e in chosen if str(e.data.get("emp_code")) in codes]
+            self._raise_if(MSG_EMP_CODES_COUNT if len(codes) > MAX_LIST else None)
+            known = {e.code for e in self.employees}
+            missing = [c for c in codes if c not in known]
+            self._raise_if(MSG_NOT_EXIST.format(LIST_SEPARATOR.join(missing)) if missing else None)
+            chosen = [e for e in chosen if e.code in codes]
         return chosen
+
+    @staticmethod
+    def _raise_if(message: str | None) -> None:
+        if message is not None:
+            raise BadRequest(message)
 
     # --- storage helpers ------------------------------------------------------------------------
     def now(self) -> str:
-        """ "Now" as Callyzer formats it: the account's zone, with the zone's abbreviation."""
+        """The current time as Callyzer formats it: in the account's zone, with the zone's abbreviation."""
         return self.clock().astimezone(self.tz).strftime(TIME_FORMAT)
 
     def _new_lead_id(self) -> str:
@@ -1019,8 +1023,6 @@ class CallyzerSim(SimBase):
         lead = self.leads[record_id]
         if not isinstance(patch, dict):
             raise TypeError("a patch must be an object")
-        if "id" in patch and patch["id"] != record_id:
-            raise ValueError("a lead's id cannot change")
         self._apply_patch(lead, patch)
         if "modified_at" not in patch:
             lead.modified_at = self.now()

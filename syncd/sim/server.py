@@ -40,6 +40,7 @@ class LoopbackServer:
         for name, app in apps.items():
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else ~40 ms per kept-alive answer
             sock.bind((host, (ports or {}).get(name, 0)))
             sock.listen(128)
             self._sockets[name] = sock

@@ -35,10 +35,12 @@ class SimServer:
         self._server = server
         self._slots = slots
 
-    def mount(self, name: str, app: Any) -> str:
-        """Serves ``app`` in slot ``name``; answers its root URL."""
-        self._slots[name].app = app
+    def url(self, name: str) -> str:
         return self._server.url(name)
+
+    def mount(self, name: str, app: Any) -> None:
+        """Serves ``app`` in slot ``name`` from now on."""
+        self._slots[name].app = app
 
 
 class Clock:

@@ -107,8 +107,8 @@ def h(shared: Harness) -> Harness:
 
 @pytest.fixture
 def limited() -> Iterator[Harness]:
-    """The rate limit on, 1 request per 0.2 s (speed 5)."""
-    with serve(CallPageSim(speed=5)) as harness:
+    """The rate limit on, 1 request per 0.5 s (speed 2)."""
+    with serve(CallPageSim(speed=2)) as harness:
         yield harness
 
 
@@ -384,14 +384,14 @@ def test_rate_limit_429_with_retry_after_then_success(limited: Harness) -> None:
     blocked = limited.api.get(HISTORY)
     assert_error(blocked, 429, "too_many_requests")
     wait = float(blocked.headers["Retry-After"])
-    assert 0 < wait <= 0.2
+    assert 0 < wait <= 0.5
     time.sleep(wait + 0.02)
     assert limited.api.get(HISTORY).status_code == 200
     assert limited.sim.stats.rate_limited == 1
 
 
 def test_rate_limit_option() -> None:
-    with serve(CallPageSim(speed=5, rate_per_second=3)) as harness:
+    with serve(CallPageSim(speed=2, rate_per_second=3)) as harness:
         statuses = [harness.api.get(HISTORY).status_code for _ in range(4)]
         assert statuses == [200, 200, 200, 429]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -49,10 +49,10 @@ BASE_LEAD: dict[str, Any] = {
 }
 
 
-class Harness:
-    def __init__(self, sim: CallyzerSim, root: str, clock: Any) -> None:
-        self.sim = sim
-        self.clock = clock
+class Clients:
+    """HTTP clients for the Callyzer slot, made once per module (an httpx.Client costs ~40 ms to build)."""
+
+    def __init__(self, root: str) -> None:
         headers = {"Authorization": f"Bearer {CALLYZER_SANDBOX_TOKEN}"}
         self.api = httpx.Client(base_url=root + "/api/v2.1", headers=headers, timeout=5)
         self.bare = httpx.Client(base_url=root + "/api/v2.1", timeout=5)
@@ -61,6 +61,15 @@ class Harness:
     def close(self) -> None:
         for client in (self.api, self.bare, self.admin):
             client.close()
+
+
+class Harness:
+    """A fresh simulator mounted in the Callyzer slot, and the clients that reach it."""
+
+    def __init__(self, sim: CallyzerSim, clients: Clients, clock: Any) -> None:
+        self.sim = sim
+        self.clock = clock
+        self.api, self.bare, self.admin = clients.api, clients.bare, clients.admin
 
     def save(self, **lead: Any) -> httpx.Response:
         return self.api.post("/lead/save", json={**BASE_LEAD, **lead})
@@ -87,17 +96,29 @@ class Harness:
         return stats
 
 
-def make(sim_server: Any, clock: Any, *, rate_limit: bool = False, **options: Any) -> Harness:
-    sim = CallyzerSim(clock=clock, **{"speed": 200, **options})
-    sim.rate_limit_enabled = rate_limit
-    return Harness(sim, sim_server.mount("callyzer", sim.app()), clock)
+@pytest.fixture(scope="module")
+def clients(sim_server: Any) -> Iterator[Clients]:
+    made = Clients(sim_server.url("callyzer"))
+    yield made
+    made.close()
 
 
 @pytest.fixture
-def cz(sim_server: Any, clock: Any) -> Iterator[Harness]:
-    harness = make(sim_server, clock)
-    yield harness
-    harness.close()
+def new(sim_server: Any, clients: Clients, clock: Any) -> Callable[..., Harness]:
+    """Mounts a new simulator built with the given options (rate limiting off unless asked for)."""
+
+    def make(*, rate_limit: bool = False, **options: Any) -> Harness:
+        sim = CallyzerSim(clock=clock, **{"speed": 200, **options})
+        sim.rate_limit_enabled = rate_limit
+        sim_server.mount("callyzer", sim.app())
+        return Harness(sim, clients, clock)
+
+    return make
+
+
+@pytest.fixture
+def cz(new: Callable[..., Harness]) -> Harness:
+    return new()
 
 
 def lead_seed(number: str, **details: Any) -> dict[str, Any]:
@@ -115,16 +136,15 @@ def test_bad_or_missing_token_is_401(cz: Harness, headers: dict[str, str]) -> No
     assert response.json() == {"result": None, "message": MSG_INVALID_TOKEN}
 
 
-def test_token_option(sim_server: Any, clock: Any) -> None:
-    harness = make(sim_server, clock, token="other-token")
+def test_token_option(new: Callable[..., Harness]) -> None:
+    harness = new(token="other-token")
     assert harness.api.post("/lead/get", json={}).status_code == 401
     ok = harness.bare.post("/lead/get", json={}, headers={"Authorization": "Bearer other-token"})
     assert ok.status_code == 200
-    harness.close()
 
 
-def test_expired_subscription_is_403_on_every_endpoint(sim_server: Any, clock: Any) -> None:
-    harness = make(sim_server, clock, subscription_expired=True)
+def test_expired_subscription_is_403_on_every_endpoint(new: Callable[..., Harness]) -> None:
+    harness = new(subscription_expired=True)
     for method, path in [
         ("POST", "/lead/get"),
         ("POST", "/lead/save"),
@@ -135,7 +155,6 @@ def test_expired_subscription_is_403_on_every_endpoint(sim_server: Any, clock: A
         assert response.status_code == 403
         assert response.json() == {"result": None, "message": MSG_EXPIRED}
     assert harness.bare.post("/lead/get", json={}).status_code == 401  # a bad token is still a 401
-    harness.close()
 
 
 def test_success_envelope_of_lead_save_has_no_id(cz: Harness) -> None:
@@ -195,6 +214,49 @@ def test_empty_body_is_malformed_for_writes_but_fine_for_lead_get(cz: Harness) -
 
 
 # --- the business rules of /lead/save and /lead/bulksave -----------------------------------------------
+@pytest.mark.parametrize(
+    ("constant", "doc_text"),
+    [
+        (MSG_INVALID_ID, "Invalid “id”.please provide valid id"),
+        (MSG_REQUIRED, "“First_name”, “strategy” and at least one “contact_numbers” is required."),
+        (MSG_CONTACT_FORMAT, "Invalid “contact_numbers”. Country code should be separated by hyphen(-), if present."),
+        (MSG_ALREADY_EXISTS.format("<contact numbers>"), "The ‘<contact numbers>’ already exists."),
+        (
+            MSG_STRATEGY,
+            "Invalid “strategy”. It should be either ‘Assign to All Selected’ or ‘Minimum Leads’ or ‘Random’ or "
+            "‘Round Robin’.",
+        ),
+        (MSG_EMP_NUMBERS_COUNT, "Invalid no of “emp_numbers”. Maximum 100 numbers are allowed."),
+        (MSG_EMP_TAGS_COUNT, "Invalid no of “emp_tags”. Maximum 100 tags are allowed."),
+        (MSG_PRICE, "Invalid “price”. Value should be numeric and within range of double data type."),
+        (MSG_LEAD_TAGS_COUNT, "Invalid no of “lead_tags”. Maximum 100 tags are allowed."),
+        (
+            MSG_LEAD_DETAILS_MODE,
+            "Invalid “lead_details”. It should be either ‘Ignore’ or ‘Overwrite’ or ‘UpdateBlankOnly’.",
+        ),
+        (MSG_ASSIGNEE_MODE, "Invalid “assignee”. It should be either ‘Ignore’ or ‘Overwrite’ or ‘Append’."),
+        (MSG_LEAD_TAGS_MODE, "Invalid “lead_tags”. It should be either ‘Ignore’ or ‘Overwrite’ or ‘Append’."),
+        (MSG_IS_MAP, "Invalid “is_map_existing_call_logs”. It should be either true or false."),
+        (
+            MSG_EMP_BOTH,
+            "Please don’t provide ‘emp_numbers’ and ‘emp_tags’ simultaneously. Provide either one individually or "
+            "none at all.",
+        ),
+        (MSG_CONTACTS_COUNT, "Invalid no of “contact_numbers”. Maximum 100 numbers are allowed."),
+        (
+            MSG_PAGE_NO,
+            "Invalid value. Value should be greater than zero and within range of unsigned integer data type.",
+        ),
+        (MSG_PAGE_SIZE_LEADS, "Invalid value. The value should be between 1 to 100"),
+        (MSG_PAGE_SIZE_EMPLOYEES, "Invalid value. The value should be between 1 to 100."),
+        (MSG_EXPIRED, "Your subscription has expired."),
+        (MSG_TECHNICAL, "There is some technical error, please try again later"),
+    ],
+)
+def test_messages_are_the_docs_text(constant: str, doc_text: str) -> None:
+    assert constant == doc_text
+
+
 def _length(field: str, low: int, high: int) -> str:
     return f"Invalid “{field}”. Length should be between {low} to {high} chars."
 
@@ -360,13 +422,12 @@ def test_bulksave_lead_count(cz: Harness, leads: list[dict[str, Any]] | None) ->
     assert response.status_code == 400
 
 
-def test_max_bulk_option(sim_server: Any, clock: Any) -> None:
-    harness = make(sim_server, clock, max_bulk=2)
+def test_max_bulk_option(new: Callable[..., Harness]) -> None:
+    harness = new(max_bulk=2)
     leads = [{**BASE_LEAD, "contact_numbers": [f"900000000{i}"]} for i in range(3)]
     response = harness.api.post("/lead/bulksave", json={"leads": leads})
     assert response.json()["message"] == "Invalid no of leads. Minimum 1 and Maximum 2 leads are allowed."
     assert len(harness.bulk(leads[:2])["savedLeads"]) == 2
-    harness.close()
 
 
 @pytest.mark.parametrize(
@@ -499,11 +560,10 @@ def test_price_is_listed_as_a_string(cz: Harness) -> None:
     assert [lead["details"]["price"] for lead in cz.leads()] == ["2500.5", "99"]
 
 
-def test_timezone_option(sim_server: Any, clock: Any) -> None:
-    harness = make(sim_server, clock, timezone="America/New_York")
+def test_timezone_option(new: Callable[..., Harness]) -> None:
+    harness = new(timezone="America/New_York")
     harness.save()
     assert harness.leads()[0]["created_at"] == "2024-01-15 07:00:00 EST"
-    harness.close()
 
 
 @pytest.mark.parametrize(
@@ -806,6 +866,10 @@ def test_employee_get_takes_a_json_body(cz: Harness) -> None:
         ({"emp_numbers": ["12ab"]}, "Invalid 12ab."),
         ({"emp_name": "Nobody"}, "Invalid “emp_name”. Employee doesn’t exist for a given name."),
         ({"emp_codes": ["999"]}, "The ‘999’ doesn’t exist."),
+        ({"emp_numbers": [f"{9000000000 + i}" for i in range(101)]}, MSG_EMP_NUMBERS_COUNT),
+        ({"emp_tags": [f"t{i}" for i in range(101)]}, MSG_EMP_TAGS_COUNT),
+        ({"emp_codes": [str(i) for i in range(101)]}, "Invalid no of “emp_codes”. Maximum 100 numbers are allowed."),
+        ({"emp_tags": ["sales"], "emp_name": "Nobody"}, "Invalid “emp_name”. Employee doesn’t exist for a given name."),
         ({"page_size": 101}, MSG_PAGE_SIZE_EMPLOYEES),
         ({"page_no": 0}, MSG_PAGE_NO),
     ],
@@ -817,8 +881,8 @@ def test_employee_get_rules(cz: Harness, params: dict[str, Any], message: str) -
 
 
 # --- rate limit -------------------------------------------------------------------------------------------
-def test_two_calls_inside_the_window_get_429_then_pass_after_waiting(sim_server: Any, clock: Any) -> None:
-    harness = make(sim_server, clock, rate_limit=True, speed=10)  # the 2 s window becomes 0.2 s
+def test_two_calls_inside_the_window_get_429_then_pass_after_waiting(new: Callable[..., Harness]) -> None:
+    harness = new(rate_limit=True, speed=10)  # the 2 s window becomes 0.2 s
     assert harness.api.post("/lead/get", json={}).status_code == 200
     limited = harness.api.get("/employee/get")  # one window across every endpoint
     assert limited.status_code == 429
@@ -829,11 +893,10 @@ def test_two_calls_inside_the_window_get_429_then_pass_after_waiting(sim_server:
     assert harness.api.post("/lead/get", json={}).status_code == 200
     stats = harness.stats()
     assert (stats["requests"], stats["rate_limited"], stats["by_status"]) == (3, 1, {"200": 2, "429": 1})
-    harness.close()
 
 
-def test_a_rejected_call_does_not_extend_the_window(sim_server: Any, clock: Any) -> None:
-    harness = make(sim_server, clock, rate_limit=True, speed=4)  # a 0.5 s window
+def test_a_rejected_call_does_not_extend_the_window(new: Callable[..., Harness]) -> None:
+    harness = new(rate_limit=True, speed=4)  # a 0.5 s window
     started = time.monotonic()
     assert harness.api.post("/lead/get", json={}).status_code == 200
     while time.monotonic() - started < 0.3:
@@ -841,15 +904,13 @@ def test_a_rejected_call_does_not_extend_the_window(sim_server: Any, clock: Any)
         time.sleep(0.05)
     time.sleep(max(0.0, 0.55 - (time.monotonic() - started)))
     assert harness.api.post("/lead/get", json={}).status_code == 200
-    harness.close()
 
 
-def test_whole_seconds_retry_after_at_real_speed(sim_server: Any, clock: Any) -> None:
-    harness = make(sim_server, clock, rate_limit=True, speed=1)
+def test_whole_seconds_retry_after_at_real_speed(new: Callable[..., Harness]) -> None:
+    harness = new(rate_limit=True, speed=1)
     harness.api.post("/lead/get", json={})
     limited = harness.api.post("/lead/get", json={})
     assert (limited.status_code, limited.headers["Retry-After"]) == (429, "2")
-    harness.close()
 
 
 # --- faults ------------------------------------------------------------------------------------------------
@@ -1044,7 +1105,7 @@ def test_admin_edit_with_explicit_modified_at(cz: Harness) -> None:
 
 
 def test_admin_edit_of_numbers_is_checked_and_reindexed(cz: Harness) -> None:
-    first, second = cz.seed(lead_seed("9000000001"), lead_seed("9000000002"))
+    first, _ = cz.seed(lead_seed("9000000001"), lead_seed("9000000002"))
     taken = cz.admin.patch(f"/_sim/records/{first['id']}", json={"details": {"contact_numbers": ["9000000002"]}})
     assert taken.status_code == 400
     moved = cz.admin.patch(f"/_sim/records/{first['id']}", json={"details": {"contact_numbers": ["9000000003"]}})
