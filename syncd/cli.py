@@ -70,9 +70,13 @@ def _exit_code(reports: list[RunReport]) -> int:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "-c", "--config", "config", default=lambda: os.environ.get("SYNCD_CONFIG", DEFAULT_CONFIG), show_default="$SYNCD_CONFIG or ./config.toml",
+    "-c",
+    "--config",
+    "config",
+    default=lambda: os.environ.get("SYNCD_CONFIG", DEFAULT_CONFIG),
+    show_default="$SYNCD_CONFIG or ./config.toml",
     help="Path of the TOML config file.",
-)  # fmt: skip
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
 @click.pass_context
 def main(ctx: click.Context, config: str, log_level: str | None) -> None:
@@ -98,7 +102,9 @@ def sync(ctx: click.Context, jobs: tuple[str, ...], dry_run: bool, as_json: bool
     from syncd.render import plan_json, plan_text, report_text
 
     loaded = _load(ctx)
-    reports = asyncio.run(run_jobs(loaded, _jobs(ctx, loaded, jobs), dry_run=dry_run, allow_mass_delete=allow_mass_delete))
+    reports = asyncio.run(
+        run_jobs(loaded, _jobs(ctx, loaded, jobs), dry_run=dry_run, allow_mass_delete=allow_mass_delete)
+    )
     if as_json:
         out = []
         for r in reports:
@@ -171,12 +177,15 @@ def failures(ctx: click.Context, job: str | None, include_resolved: bool, as_jso
         return
     for r in rows:
         state = "resolved" if r.resolved_at else f"open, {r.attempts} attempt(s)"
-        click.echo(f"#{r.id} [{r.job}] {r.system} {r.action} {r.label or r.record_key} ({state}, last {r.last_seen:%Y-%m-%d %H:%M})")
+        who = r.label or r.record_key
+        click.echo(f"#{r.id} [{r.job}] {r.system} {r.action} {who} ({state}, last {r.last_seen:%Y-%m-%d %H:%M})")
         click.echo(f"    {r.reason}")
 
 
 @main.command()
-@click.option("--speed", default=20.0, show_default=True, help="Compress the providers' rate-limit windows by this factor.")
+@click.option(
+    "--speed", default=20.0, show_default=True, help="Compress the providers' rate-limit windows by this factor."
+)
 @click.option("--seed/--no-seed", default=True, show_default=True, help="Load the sample leads.")
 @click.option("--dir", "directory", default="state/sandbox", show_default=True, type=click.Path(path_type=Path),
               help="Where to write the sandbox config, secrets and state.")  # fmt: skip
@@ -243,7 +252,9 @@ def demo(speed: float, directory: Path) -> None:
         writes = sum(len(r.plan.writes()) if r.plan else 0 for r in second)
         click.echo(f"Second run (nothing changed outside): {calls}; {writes} writes")
         for system, s in stats.items():
-            click.echo(f"  {system}: {s['requests']} requests served, {s['writes']} records written, {s['rate_limited']}×429")
+            click.echo(
+                f"  {system}: {s['requests']} requests served, {s['writes']} records written, {s['rate_limited']}×429"
+            )
         click.echo(f"\nConfig kept at {path}. Records that need a person: syncd -c {path} failures")
     code = _exit_code(reports)
     click.echo(f"demo finished (exit code of the first run: {code}; 1 = some sample records are invalid on purpose)")

@@ -32,10 +32,16 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "counts": plan.counts(),
         "actions": [action_json(a) for a in plan.actions],
         "conflicts": [
-            {"who": c.label, "field": c.field, "values": c.values, "decision": c.decision, "policy": c.policy,
-             "note": c.note}
+            {
+                "who": c.label,
+                "field": c.field,
+                "values": c.values,
+                "decision": c.decision,
+                "policy": c.policy,
+                "note": c.note,
+            }
             for c in plan.conflicts
-        ],  # fmt: skip
+        ],
         "problems": [
             {"system": p.system, "remote_id": p.remote_id, "who": p.label, "reason": p.reason, "kind": p.kind}
             for p in plan.problems
@@ -66,8 +72,8 @@ def plan_text(plan: Plan) -> str:
             f"  CONFLICT     {conflict.label}: {conflict.field} changed on several systems ({values}); "
             f"{conflict.policy} → {conflict.decision}{note}"
         )
-    for problem in plan.problems:
-        lines.append(f"  SKIP         {problem.system} {problem.remote_id} {problem.label}: {problem.reason}")
+    for skipped in plan.problems:
+        lines.append(f"  SKIP         {skipped.system} {skipped.remote_id} {skipped.label}: {skipped.reason}")
     if plan.guard:
         lines.append(f"  STOP         {plan.guard}")
     counts = ", ".join(f"{k} {v}" for k, v in sorted(plan.counts().items()) if v)
@@ -95,5 +101,7 @@ def report_text(report: RunReport) -> str:
         lines.append(f"  WARNING {warning}")
     for conflict in report.plan.conflicts if report.plan else []:
         values = ", ".join(f"{s}={canonical.display(v)}" for s, v in conflict.values.items())
-        lines.append(f"  CONFLICT {conflict.label} {conflict.field}: {values} → {conflict.decision} ({conflict.policy})")
+        lines.append(
+            f"  CONFLICT {conflict.label} {conflict.field}: {values} → {conflict.decision} ({conflict.policy})"
+        )
     return "\n".join(lines)

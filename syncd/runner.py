@@ -63,15 +63,28 @@ class RunReport:
             "errors": self.errors,
             "warnings": self.warnings,
             "actions": [
-                {"action": a.kind, "system": a.system, "who": a.label, "entity": a.entity_id, "remote_id": a.remote_id,
-                 "fields": sorted(c.field for c in a.changes), "invalid": bool(a.problems)}
+                {
+                    "action": a.kind,
+                    "system": a.system,
+                    "who": a.label,
+                    "entity": a.entity_id,
+                    "remote_id": a.remote_id,
+                    "fields": sorted(c.field for c in a.changes),
+                    "invalid": bool(a.problems),
+                }
                 for a in (self.plan.actions if self.plan else [])
-            ],  # fmt: skip
+            ],
             "conflicts": [
-                {"who": c.label, "field": c.field, "values": c.values, "decision": c.decision, "policy": c.policy,
-                 "note": c.note}
+                {
+                    "who": c.label,
+                    "field": c.field,
+                    "values": c.values,
+                    "decision": c.decision,
+                    "policy": c.policy,
+                    "note": c.note,
+                }
                 for c in (self.plan.conflicts if self.plan else [])
-            ],  # fmt: skip
+            ],
             "api": self.api,
             "seconds": round(self.seconds, 3),
         }
@@ -138,12 +151,16 @@ class JobRun:
             spec = loaded.mappings[job_name][entry.system]
             mapper = Mapper(spec, sys_cfg.default_region, sys_cfg.timezone)
             cls = CONNECTORS[(sys_cfg.kind, job.object)]
-            connector = cls(entry.system, sys_cfg, loaded.secrets[entry.system], transport=(transports or {}).get(entry.system))
+            connector = cls(
+                entry.system, sys_cfg, loaded.secrets[entry.system], transport=(transports or {}).get(entry.system)
+            )
             if isinstance(connector, Callyzer):
                 connector.existing_lead = self.policies.existing_lead
             self.mappers[entry.system] = mapper
             self.connectors[entry.system] = connector
-            self.roles[entry.system] = build_role(entry.system, connector, mapper, entry.create, entry.update, entry.delete)
+            self.roles[entry.system] = build_role(
+                entry.system, connector, mapper, entry.create, entry.update, entry.delete
+            )
 
     async def aclose(self) -> None:
         for connector in self.connectors.values():
@@ -168,8 +185,12 @@ class JobRun:
             for connector in self.connectors.values():
                 connector.http.stats.__init__()  # type: ignore[misc]
             report.seconds = time.monotonic() - started
-            self.store.finish_run(run_id, "dry-run" if dry_run and report.status == "ok" else report.status, report.summary())
-            bound.info("run finished", status=report.status, exit_code=report.exit_code, seconds=round(report.seconds, 2))
+            self.store.finish_run(
+                run_id, "dry-run" if dry_run and report.status == "ok" else report.status, report.summary()
+            )
+            bound.info(
+                "run finished", status=report.status, exit_code=report.exit_code, seconds=round(report.seconds, 2)
+            )
         return report
 
     async def _run(self, report: RunReport, bound: Any, dry_run: bool, allow_mass_delete: bool) -> None:
@@ -225,7 +246,9 @@ class JobRun:
             if remote_id is None:
                 continue
             inbound = mapper.to_canonical(raw)
-            records.append(Record(system, remote_id, inbound.values, raw, mapper.modified(raw), tuple(inbound.problems)))
+            records.append(
+                Record(system, remote_id, inbound.values, raw, mapper.modified(raw), tuple(inbound.problems))
+            )
         return records
 
     async def _apply(self, actions: list[Action]) -> dict[int, tuple[bool, str | None, str | None]]:
@@ -262,8 +285,8 @@ class JobRun:
                     {"system": action.system, "action": action.kind, "who": action.label, "reason": reason}
                 )
         for problem in plan.problems:
-            report.failed.append({"system": problem.system, "action": "match", "who": problem.label or problem.remote_id,
-                                  "reason": problem.reason})  # fmt: skip
+            who = problem.label or problem.remote_id
+            report.failed.append({"system": problem.system, "action": "match", "who": who, "reason": problem.reason})
         if report.failed and report.exit_code == EXIT_OK:
             report.exit_code = EXIT_RECORDS
             report.status = "partial"

@@ -134,7 +134,7 @@ def _secrets(file: str, system: str, cfg: SystemConfig, base: Path, problems: li
             out[key] = literal.get_secret_value()
         else:
             problems.append(
-                f"{where}.{key}: missing secret; set {key} = \"${{ENV_VAR}}\" or {key}_file = \"/path/to/file\""
+                f'{where}.{key}: missing secret; set {key} = "${{ENV_VAR}}" or {key}_file = "/path/to/file"'
             )
     return out
 

@@ -28,7 +28,12 @@ DETAIL_KEYS = (
 #: 400s Callyzer has been seen to answer with a raw database error that succeeds on retry
 _TRANSIENT_400 = re.compile(r"sql|database|deadlock|could not execute|connection", re.IGNORECASE)
 _EMPLOYEE = re.compile(r"\(\+?([\d-]+)\)")
-_EXISTING_WORDS = {"ignore": "ignore", "overwrite": "overwrite", "update_blank_only": "updateBlankOnly", "append": "append"}
+_EXISTING_WORDS = {
+    "ignore": "ignore",
+    "overwrite": "overwrite",
+    "update_blank_only": "updateBlankOnly",
+    "append": "append",
+}
 
 
 def number_key(number: str) -> str:

@@ -130,10 +130,7 @@ class PacedClient:
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             retry_after = exc.retry_after if isinstance(exc, Retryable) else None
-            if retry_after is not None:
-                delay = retry_after
-            else:
-                delay = self.retry.backoff * (2 ** (state.attempt_number - 1))
+            delay = retry_after if retry_after is not None else self.retry.backoff * 2 ** (state.attempt_number - 1)
             delay = min(delay, self.retry.max_wait)
             self.stats.retries += 1
             self.stats.wait_seconds += delay

@@ -5,6 +5,7 @@ planner can predict what Callyzer will do with a bulksave it merges natively."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from syncd import canonical
 from syncd.canonical import Canon
@@ -25,7 +26,7 @@ def merge(existing: Canon, incoming: Canon, policy: ExistingLead, fields: Iterab
     The existing record keeps its phone numbers in every mode (they are what matched it); a blank
     incoming value never clears anything.
     """
-    out = dict(existing)
+    out: dict[str, Any] = dict(existing)
     for name in fields:
         if name in canonical.PHONE_FIELDS:
             continue
@@ -34,12 +35,10 @@ def merge(existing: Canon, incoming: Canon, policy: ExistingLead, fields: Iterab
             continue
         old = existing.get(name)
         mode = mode_for(name, policy)
-        if mode == "overwrite":
-            out[name] = new
-        elif mode == "update_blank_only" and canonical.is_blank(old):
+        if mode == "overwrite" or (mode == "update_blank_only" and canonical.is_blank(old)):
             out[name] = new
         elif mode == "append":
             old_list = list(old) if isinstance(old, list) else ([old] if isinstance(old, str) else [])
-            new_list = new if isinstance(new, list) else [new]
+            new_list = new if isinstance(new, list) else [str(new)]
             out[name] = old_list + [v for v in new_list if v not in old_list]
     return canonical.clean(out)

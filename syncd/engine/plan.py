@@ -51,9 +51,7 @@ def plan(
     new_id: Callable[[], str],
 ) -> Plan:
     out = Plan(job)
-    by_remote = {
-        (system, link.remote_id): eid for eid, ent in entities.items() for system, link in ent.links.items()
-    }
+    by_remote = {(system, link.remote_id): eid for eid, ent in entities.items() for system, link in ent.links.items()}
     present: dict[str, dict[str, Record]] = defaultdict(dict)
     unlinked: list[Record] = []
     for system, result in fetched.items():
@@ -109,9 +107,8 @@ def _match(
             for rec in group.records:
                 out.problems.append(Problem(rec.system, rec.remote_id, label(rec.values), group.ambiguous))
             continue
-        eid = group.entity_id
-        if eid is None:
-            eid = new_id()
+        eid = group.entity_id or new_id()
+        if group.entity_id is None:
             out.new_entities.append(eid)
         for rec in group.records:
             arrivals[eid][rec.system] = rec
@@ -194,9 +191,7 @@ class _EntityPlanner:
         incoming, targets = self._incoming(ent, golden)
         # a change that cannot reach an unlisted record this run keeps its old base on the systems that made
         # it, so the next run sees it again and sends it then (no lost update)
-        deferred = {
-            n for n in winners if any(n in self.roles[s].writes and self.roles[s].can_update for s in unseen)
-        }
+        deferred = {n for n in winners if any(n in self.roles[s].writes and self.roles[s].can_update for s in unseen)}
         for system in self._ordered(ent.present):
             if system not in restore:
                 keep = held | {n for n in deferred if system in changed[n]}
@@ -318,9 +313,7 @@ class _EntityPlanner:
         if not relevant or not role.can_update:
             self._link(ent.id, system, rec.remote_id, canonical.clean(synced))
             return
-        desired = dict(current)
-        desired.update(relevant)
-        desired = canonical.clean(desired)
+        desired = canonical.clean({**current, **relevant})
         expected = role.project(rec, desired)
         changes = _diff(current, expected, role.reads | role.writes, reasons, f"kept in step on {system}")
         if not changes:
@@ -440,7 +433,9 @@ def changed_systems(changed: dict[str, dict[str, Value | None]]) -> set[str]:
     return {s for by_system in changed.values() for s in by_system}
 
 
-def _diff(before: Canon, after: Canon, fields: Iterable[str], reasons: dict[str, str], default: str) -> list[FieldChange]:
+def _diff(
+    before: Canon, after: Canon, fields: Iterable[str], reasons: dict[str, str], default: str
+) -> list[FieldChange]:
     out = []
     for name in sorted(fields):
         if not canonical.same(before.get(name), after.get(name)):

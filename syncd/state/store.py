@@ -136,9 +136,7 @@ class Store:
         job = plan.job
         problems: list[str] = []
         with Session(self.engine) as session:
-            links = {
-                (lk.entity_id, lk.system): lk for lk in session.exec(select(Link).where(Link.job == job))
-            }
+            links = {(lk.entity_id, lk.system): lk for lk in session.exec(select(Link).where(Link.job == job))}
             by_remote = {(lk.system, lk.remote_id): lk for lk in links.values()}
             entities = set(session.exec(select(Entity.id).where(Entity.job == job)))
             updates_by_entity = defaultdict(list)
@@ -187,12 +185,12 @@ class Store:
                     session.add(ent)
             for key, journal_id in journal_ids.items():
                 ok, remote_id, _ = outcomes.get(key, (False, None, None))
-                row = session.get(Journal, journal_id)
-                if row is not None:
-                    row.state = "done" if ok else "failed"
-                    row.remote_id = remote_id or row.remote_id
-                    row.finished_at = now()
-                    session.add(row)
+                entry = session.get(Journal, journal_id)
+                if entry is not None:
+                    entry.state = "done" if ok else "failed"
+                    entry.remote_id = remote_id or entry.remote_id
+                    entry.finished_at = now()
+                    session.add(entry)
             self._failures(session, run_id, plan, outcomes, complete_systems)
             session.commit()
         return problems
@@ -206,9 +204,16 @@ class Store:
         for change in fields:
             session.add(
                 Change(
-                    run_id=run_id, job=job, entity_id=action.entity_id, system=action.system, action=action.kind,
-                    field=change.field, before=_json(change.before), after=_json(change.after), reason=change.reason,
-                )  # fmt: skip
+                    run_id=run_id,
+                    job=job,
+                    entity_id=action.entity_id,
+                    system=action.system,
+                    action=action.kind,
+                    field=change.field,
+                    before=_json(change.before),
+                    after=_json(change.after),
+                    reason=change.reason,
+                )
             )
 
     @staticmethod
@@ -242,7 +247,10 @@ class Store:
             if row is None:
                 old = session.exec(
                     select(Failure).where(
-                        Failure.job == job, Failure.system == key[0], Failure.record_key == key[1], Failure.action == key[2]
+                        Failure.job == job,
+                        Failure.system == key[0],
+                        Failure.record_key == key[1],
+                        Failure.action == key[2],
                     )
                 ).first()
                 row = old or Failure(job=job, system=key[0], record_key=key[1], action=key[2], reason="", attempts=0)

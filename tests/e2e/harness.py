@@ -77,7 +77,12 @@ class Harness:
             self.configure()
         cmd = [sys.executable, "-m", "syncd", "-c", str(self.config_path), *args]
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
         )
         self.logs.append(proc.stdout + proc.stderr)
         return proc

@@ -300,7 +300,7 @@ def test_refused_credentials_stop_with_exit_3_and_no_retry_storm(harness: Harnes
 
 def test_deletes_propagate_or_fall_back_to_a_tag(harness: Harness) -> None:
     h = harness
-    raj_cz, raj_cs = linked_pair(h)
+    _raj_cz, raj_cs = linked_pair(h)
     h.seed("callyzer", [cz("Vikram", "Rao", ["91-9876501234"])])
     h.sync()
     vikram_cs = by_phone(h.leads("callsavvy"), "9876501234")[0]

@@ -415,8 +415,10 @@ def test_a_reappearing_record_of_a_gone_link_does_not_crash_the_planner() -> Non
     assert p.actions == [] and p.problems == []
 
 
-def test_three_systems_with_a_fallback_marked_record_and_a_late_listing() -> None:
-    """a deleted; b (no delete) marked; c's listing incomplete that run. Next run c is complete again."""
+def test_delete_waits_for_a_listing_that_failed_then_reaches_every_system() -> None:
+    """a deleted while c's listing failed: c's record may hold an edit, so nothing is decided that run; the next
+    (complete) run deletes on c and marks b (which cannot delete). Before: b was marked, the entity dropped
+    with c's link live, and the next run raised KeyError on b's still-listed record."""
     rls = {"a": role("a"), "b": role("b", can_delete=False), "c": role("c")}
     w = World(rls, policies("a", "b", "c", fallbacks={"b": Fallback(tag="deleted")}))
     w.put("a", "a1", **ANN)
@@ -424,10 +426,38 @@ def test_three_systems_with_a_fallback_marked_record_and_a_late_listing() -> Non
     assert len(w.data["b"]) == len(w.data["c"]) == 1
     del w.data["a"]["a1"]
     p = w.sync(incomplete=["c"])
-    assert kinds(p) == [("fallback", "b")]
-    p2 = w.plan()  # raised KeyError: b's record is present, its link is gone, c's link still live
-    assert all(a.system != "a" for a in p2.actions)  # never re-created on a
-    assert all(a.system != "b" for a in p2.actions)  # the marked record is left alone
+    assert p.actions == [] and p.dropped_entities == []
+    p2 = w.sync()
+    assert kinds(p2) == [("delete", "c"), ("fallback", "b")]
+    assert w.data["c"] == {}
+    assert next(iter(w.data["b"].values()))["tags"] == ["deleted"]
+    assert all(link.gone for link in w.entities["N1"].links.values())
+    assert w.plan().actions == []
+    assert w.data["a"] == {}
+
+
+def test_delete_seen_while_the_other_listing_failed_is_not_lost() -> None:
+    w = synced_pair()
+    del w.data["a"]["a1"]
+    p = w.sync(incomplete=["b"])
+    assert p.actions == []
+    p2 = w.sync()
+    assert kinds(p2) == [("delete", "b")]
+    assert w.data["b"] == {}
+    assert w.plan().actions == []
+
+
+def test_delete_with_an_edit_on_a_record_listed_late_restores() -> None:
+    w = synced_pair()
+    bid = b_id(w)
+    del w.data["a"]["a1"]
+    w.edit("b", bid, company="Acme")  # made while b's listing was failing
+    assert w.sync(incomplete=["b"]).actions == []
+    p = w.sync()
+    assert [(a.kind, a.system) for a in p.actions] == [("create", "a")]
+    (aid,) = w.data["a"]
+    assert w.data["a"][aid] == {**ANN, "company": "Acme"}
+    assert w.plan().actions == []
 
 
 # --- partial listings ----------------------------------------------------------------------------------------
@@ -443,15 +473,31 @@ def test_partial_listing_never_infers_a_delete() -> None:
     assert not w.entities["N1"].links["a"].gone
 
 
-def test_partial_listing_of_the_other_side_still_updates_nothing_wrongly() -> None:
+def test_change_made_while_the_other_listing_failed_is_not_lost() -> None:
+    """b's fetch failed (Fetched([], complete=False)); a's edit must still reach b on the next run. Before,
+    a's link advanced to the new value although b never got it, and the edit was lost for good."""
     w = synced_pair()
     w.edit("a", "a1", company="Acme")
     p = w.plan(incomplete=["b"])  # b's record is not in this listing: no update, no create, no delete
     assert p.actions == []
     w.apply(p)
-    p2 = w.sync()  # the change was not lost: it flows on the next complete run
+    p2 = w.sync()
     assert kinds(p2) == [("update", "b")]
     assert w.data["b"][b_id(w)]["company"] == "Acme"
+    assert w.plan().actions == []
+
+
+def test_change_deferred_for_one_system_still_reaches_the_others() -> None:
+    w = World(roles("a", "b", "c"), policies("a", "b", "c"))
+    w.put("a", "a1", **ANN)
+    w.sync()
+    w.edit("a", "a1", company="Acme")
+    p = w.sync(incomplete=["c"])
+    assert kinds(p) == [("update", "b")]
+    p2 = w.sync()
+    assert kinds(p2) == [("update", "c")]
+    assert {v["company"] for d in w.data.values() for v in d.values()} == {"Acme"}
+    assert w.plan().actions == []
 
 
 def test_partial_listing_never_creates_on_that_system() -> None:
