@@ -16,6 +16,7 @@ import httpx
 import structlog
 
 from syncd.config.load import LoadedConfig
+from syncd.config.schema import JobSystem
 from syncd.connectors.base import Connector, WriteResult
 from syncd.connectors.callsavvy_leads import CallsavvyLeads
 from syncd.connectors.callyzer import Callyzer
@@ -28,10 +29,27 @@ from syncd.state.store import Store
 log = structlog.get_logger("syncd.run")
 
 EXIT_OK, EXIT_RECORDS, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
-CONNECTORS: dict[tuple[str, str], type[Connector]] = {
-    ("callyzer", "leads"): Callyzer,
-    ("callsavvy", "leads"): CallsavvyLeads,
-}
+
+
+def connector_class(kind: str, obj: str, entry: JobSystem) -> type[Connector]:
+    """Which connector serves a system in a job (the config loader has checked the combination)."""
+    if kind == "callyzer":
+        return Callyzer
+    if kind == "callsavvy":
+        if obj == "contacts":
+            from syncd.connectors.callsavvy_contacts import CallsavvyContacts
+
+            return CallsavvyContacts
+        return CallsavvyLeads
+    if kind == "appsapi":
+        from syncd.connectors import appsapi
+
+        return appsapi.AppsApiCampaignContacts if entry.campaign_id is not None else appsapi.AppsApiListEntries
+    if kind == "callpage":
+        from syncd.connectors.callpage import CallPageLeads
+
+        return CallPageLeads
+    raise ValueError(f"no connector for {kind} {obj}")
 
 
 @dataclass
@@ -143,6 +161,7 @@ class JobRun:
         self.store = store
         job = loaded.config.jobs[job_name]
         self.policies = policies_for(loaded, job_name)
+        self.uncertain: set[int] = set()  # id(action) of writes that may have landed in part: journal stays pending
         self.mappers: dict[str, Mapper] = {}
         self.connectors: dict[str, Connector] = {}
         self.roles: dict[str, SystemRole] = {}
@@ -150,9 +169,13 @@ class JobRun:
             sys_cfg = loaded.config.systems[entry.system]
             spec = loaded.mappings[job_name][entry.system]
             mapper = Mapper(spec, sys_cfg.default_region, sys_cfg.timezone)
-            cls = CONNECTORS[(sys_cfg.kind, job.object)]
+            cls = connector_class(sys_cfg.kind, job.object, entry)
             connector = cls(
-                entry.system, sys_cfg, loaded.secrets[entry.system], transport=(transports or {}).get(entry.system)
+                entry.system,
+                sys_cfg,
+                loaded.secrets[entry.system],
+                entry=entry,
+                transport=(transports or {}).get(entry.system),
             )
             if isinstance(connector, Callyzer):
                 connector.existing_lead = self.policies.existing_lead
@@ -172,8 +195,10 @@ class JobRun:
         report = RunReport(self.job_name, run_id, dry_run)
         bound = log.bind(job=self.job_name, run_id=run_id)
         bound.info("run started", dry_run=dry_run)
-        for connector in self.connectors.values():
-            connector.down = None  # type: ignore[attr-defined]
+        for name, connector in self.connectors.items():
+            connector.down = None
+            connector.fetch_warnings = []
+            connector.cursor = self.store.get_cursor(self.job_name, name) if connector.incremental else None
         try:
             await self._run(report, bound, dry_run, allow_mass_delete)
         except AuthError as exc:
@@ -196,7 +221,15 @@ class JobRun:
     async def _run(self, report: RunReport, bound: Any, dry_run: bool, allow_mass_delete: bool) -> None:
         fetched = await self._fetch(report, bound)
         entities = self.store.load_entities(self.job_name)
-        plan = make_plan(self.job_name, self.roles, self.policies, entities, fetched, lambda: uuid.uuid4().hex)
+        pending = self.store.pending_journal(self.job_name)
+        replacing = {
+            (j.entity_id, j.system): j.remote_id or ""
+            for j in pending
+            if j.action == "update" and j.system in self.connectors and self.connectors[j.system].replaces
+        }
+        plan = make_plan(
+            self.job_name, self.roles, self.policies, entities, fetched, lambda: uuid.uuid4().hex, replacing=replacing
+        )
         for system, result in fetched.items():
             for rec in result.records:
                 for problem in rec.problems:  # kept as read; a target that cannot take it fails visibly
@@ -214,8 +247,21 @@ class JobRun:
         sendable = [a for a in plan.actions if not a.problems]
         journal_ids = self.store.journal(report.run_id, self.job_name, sendable)
         outcomes = await self._apply(sendable)
-        problems = self.store.record(report.run_id, plan, outcomes, journal_ids, complete)
+        problems = self.store.record(
+            report.run_id,
+            plan,
+            outcomes,
+            journal_ids,
+            complete,
+            recovered=[j.id for j in pending if j.id],
+            uncertain=self.uncertain,
+        )
         report.errors.extend(problems)
+        for name, connector in self.connectors.items():
+            if connector.incremental and name in report.fetched:  # fetched this run: its cursor may advance
+                cursor = connector.next_cursor(self.store.linked_remote_ids(self.job_name, name))
+                if cursor is not None:
+                    self.store.set_cursor(self.job_name, name, cursor)
         self._grade(report, plan, outcomes)
 
     async def _fetch(self, report: RunReport, bound: Any) -> dict[str, Fetched]:
@@ -234,7 +280,9 @@ class JobRun:
                 bound.error("fetch failed", system=name, error=str(result))
                 fetched[name] = Fetched([], complete=False)
                 continue
-            fetched[name] = Fetched(self._map(name, result))
+            incremental = self.connectors[name].incremental
+            fetched[name] = Fetched(self._map(name, result), complete=not incremental, incremental=incremental)
+            report.warnings.extend(f"{name}: {w}" for w in self.connectors[name].fetch_warnings)
             report.fetched[name] = len(result)
         return fetched
 
@@ -247,11 +295,20 @@ class JobRun:
                 continue
             inbound = mapper.to_canonical(raw)
             records.append(
-                Record(system, remote_id, inbound.values, raw, mapper.modified(raw), tuple(inbound.problems))
+                Record(
+                    system,
+                    remote_id,
+                    inbound.values,
+                    raw,
+                    mapper.modified(raw),
+                    tuple(inbound.problems),
+                    mapper.entity_hint(raw),
+                )
             )
         return records
 
     async def _apply(self, actions: list[Action]) -> dict[int, tuple[bool, str | None, str | None]]:
+        self.uncertain = set()
         by_system: dict[str, list[Action]] = {}
         for action in actions:
             by_system.setdefault(action.system, []).append(action)
@@ -272,6 +329,8 @@ class JobRun:
             for item in result:
                 assert isinstance(item, WriteResult)
                 outcomes[id(item.action)] = (item.ok, item.remote_id, item.error)
+                if item.uncertain:
+                    self.uncertain.add(id(item.action))
         return outcomes
 
     def _grade(self, report: RunReport, plan: Plan, outcomes: dict[int, tuple[bool, str | None, str | None]]) -> None:

@@ -6,6 +6,7 @@ fixes a config in one pass instead of one error per run.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import stat
@@ -23,8 +24,12 @@ from syncd.mapping.spec import MappingError, MappingSpec
 from syncd.mapping.spec import load as load_mapping
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-SECRET_KEYS = {"callyzer": ("token",), "callsavvy": ("public_key", "private_key")}
-LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+SECRET_KEYS = {
+    "callyzer": ("token",),
+    "callsavvy": ("public_key", "private_key"),
+    "appsapi": ("token",),
+    "callpage": ("token",),
+}
 
 
 class ConfigError(Exception):
@@ -101,6 +106,9 @@ def _substitute_env(value: Any, key: str, file: str, problems: list[str]) -> Any
     return value
 
 
+_SECRET_NAMES = {name for names in SECRET_KEYS.values() for name in names}
+
+
 def _pydantic_problem(file: str, err: Any) -> str:
     loc = ".".join(str(p) for p in err["loc"])
     message = err["msg"]
@@ -108,6 +116,8 @@ def _pydantic_problem(file: str, err: Any) -> str:
         message = "unknown key (check the spelling against config.example.toml)"
     elif err["type"] == "missing":
         message = "required key is missing"
+    elif any(str(part) in _SECRET_NAMES for part in err["loc"]):
+        pass  # never echo what was given for a secret, even a mistyped one
     elif "input" in err and not isinstance(err["input"], dict | list) and err["type"] != "value_error":
         message = f"{message} (got {err['input']!r})"
     return f"{file}: {loc}: {message}"
@@ -140,14 +150,30 @@ def _secrets(file: str, system: str, cfg: SystemConfig, base: Path, problems: li
 
 
 def _check_url(file: str, system: str, cfg: SystemConfig, problems: list[str]) -> None:
+    if cfg.kind == "appsapi":
+        if not cfg.base_url:
+            problems.append(f"{file}: systems.{system}.base_url: required for the Apps API (per customer)")
+            return
+        if not cfg.subdomain:
+            problems.append(f"{file}: systems.{system}.subdomain: required for the Apps API (the Basic-auth user)")
     parts = urlsplit(cfg.url())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         problems.append(f"{file}: systems.{system}.base_url: {cfg.url()!r} is not an http(s) URL")
-    elif parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS and not parts.hostname.startswith("127."):
+    elif parts.scheme == "http" and not is_loopback(parts.hostname):
         problems.append(
             f"{file}: systems.{system}.base_url: plain http is only allowed on loopback; use https:// "
             "(credentials would cross the network in clear text)"
         )
+
+
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1 — by address, so "127.attacker.example" is not loopback."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _jobs(file: str, config: Config, base: Path, problems: list[str]) -> dict[str, dict[str, MappingSpec]]:

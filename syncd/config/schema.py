@@ -10,16 +10,19 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-SYSTEM_KINDS = ("callyzer", "callsavvy")
+SYSTEM_KINDS = ("callyzer", "callsavvy", "appsapi", "callpage")
 
 #: pacing a client keeps to by default, from the providers' documented limits (seconds between calls)
 DEFAULT_INTERVALS: dict[str, tuple[float, float | None]] = {
     "callyzer": (2.0, None),  # one request per two seconds per account
     "callsavvy": (0.6, 1.2),  # 100/min across the API, 50/min per endpoint
+    "appsapi": (1.0, None),  # 1 request/s per customer in the doc (newer vendor pages say 10/s)
+    "callpage": (1.0, None),  # no published limit: polled politely at 1/s
 }
 DEFAULT_BASE_URLS = {
     "callyzer": "https://api1.callyzer.co/api/v2.1",
     "callsavvy": "https://api.callsavvy.com/v1",
+    "callpage": "https://core.callpage.io/api",
 }
 
 
@@ -47,8 +50,9 @@ class AssignmentConfig(Strict):
 
 
 class SystemConfig(Strict):
-    kind: Literal["callyzer", "callsavvy"]
-    base_url: str | None = None
+    kind: Literal["callyzer", "callsavvy", "appsapi", "callpage"]
+    base_url: str | None = None  # the Apps API has none by default: https://{subdomain}.{domain}/apps/api/v1
+    subdomain: str | None = None  # Apps API: the Basic-auth user
     # secrets: a literal (discouraged), "${ENV_VAR}", or the *_file variant (systemd LoadCredential)
     token: SecretStr | None = None
     token_file: str | None = None
@@ -63,6 +67,10 @@ class SystemConfig(Strict):
     rate: RateConfig = RateConfig()
     retry: RetryConfig = RetryConfig()
     assignment: AssignmentConfig = AssignmentConfig()
+    page_size: int | None = Field(None, ge=1, le=999, description="records per page; default: the largest allowed")
+    history_days: int = Field(30, ge=1, le=3650, description="CallPage: how far back the first run reads")
+    overlap_seconds: int = Field(300, ge=0, le=86400, description="CallPage: re-read this much before the cursor")
+    paths: dict[str, str] = Field({}, description="endpoint paths the docs do not spell out, by name")
 
     @field_validator("timezone")
     @classmethod
@@ -89,7 +97,7 @@ class SystemConfig(Strict):
         return (self.rate.interval or default[0], self.rate.endpoint_interval or default[1])
 
     def url(self) -> str:
-        return (self.base_url or DEFAULT_BASE_URLS[self.kind]).rstrip("/")
+        return (self.base_url or DEFAULT_BASE_URLS.get(self.kind, "")).rstrip("/")
 
 
 class JobSystem(Strict):
@@ -98,6 +106,10 @@ class JobSystem(Strict):
     create: bool = True
     update: bool = True
     delete: bool = True
+    list_id: int | Literal["global"] | None = None  # Apps API: the contact list ("global" = the global list)
+    campaign_id: int | None = None  # Apps API: sync a campaign's contacts instead of a list
+    group_id: str | None = None  # Callsavvy contacts: the contact group, by id ...
+    group: str | None = None  # ... or by name (looked up once per run with getContactGroups)
 
 
 class ConflictConfig(Strict):

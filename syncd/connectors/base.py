@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from syncd.config.schema import SystemConfig
+from syncd.config.schema import JobSystem, SystemConfig
 from syncd.connectors.http import PacedClient
 from syncd.engine.model import Action
 from syncd.mapping.apply import Mapper
@@ -25,6 +25,9 @@ class WriteResult:
     ok: bool
     remote_id: str | None = None
     error: str | None = None
+    #: the write may have landed in part (a replace whose delete failed, a create whose answer was lost):
+    #: its journal entry stays pending, and the next run finishes it instead of duplicating it
+    uncertain: bool = False
 
 
 class Connector(ABC):
@@ -33,6 +36,12 @@ class Connector(ABC):
     can_create: ClassVar[bool] = True
     can_update: ClassVar[bool] = True
     can_delete: ClassVar[bool] = True
+    #: True for a source read from a cursor (CallPage): its listing is never complete, so nothing is
+    #: ever inferred deleted from it, and nothing is created in it
+    incremental: ClassVar[bool] = False
+    #: True where an update is a replace (Callsavvy contacts: create the new, delete the old); a replace an
+    #: earlier run left half done is finished by the planner, never taken for a duplicate or a delete
+    replaces: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -40,10 +49,15 @@ class Connector(ABC):
         cfg: SystemConfig,
         secrets: dict[str, str],
         *,
+        entry: JobSystem | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
         self.cfg = cfg
+        self.entry = entry or JobSystem(system=name, mapping="")
+        self.cursor: str | None = None  # incremental sources: the stored cursor, set by the runner before fetch
+        self.down: str | None = None  # set once the provider stays unreachable: the rest of the writes wait
+        self.fetch_warnings: list[str] = []  # records the last fetch skipped, with the reason (run report)
         interval, endpoint_interval = cfg.intervals()
         self.http = PacedClient(
             name,
@@ -83,3 +97,13 @@ class Connector(ABC):
     def validate(self, payload: dict[str, Any]) -> list[str]:
         """Provider rules beyond the mapping's (checked before sending)."""
         return []
+
+    def next_cursor(self, linked: set[str]) -> str | None:
+        """Incremental sources: the cursor to store after a run in which the records with these remote
+        ids were linked. It must not pass a record that is still unlinked (ambiguous or failed), so that
+        record is read again next run. None: keep the stored cursor."""
+        return None
+
+    def path(self, name: str, default: str) -> str:
+        """An endpoint path the docs do not spell out: overridable from the config (systems.X.paths)."""
+        return self.cfg.paths.get(name, default)

@@ -33,7 +33,6 @@ def check_envelope(system: str, resource: str) -> Any:
 
 class CallsavvyLeads(Connector):
     kind = "callsavvy"
-    down: str | None = None  # set once the provider stays unreachable: the rest of the run's writes wait
 
     def auth_headers(self, secrets: dict[str, str]) -> dict[str, str]:
         return {"Public-Key": secrets["public_key"], "Private-Key": secrets["private_key"]}

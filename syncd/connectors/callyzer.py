@@ -56,7 +56,6 @@ class Callyzer(Connector):
     native_merge = True
     can_delete = False  # the API has no lead delete: the job's fallback (tag or status) applies
     existing_lead: ExistingLead = ExistingLead()
-    down: str | None = None
 
     def auth_headers(self, secrets: dict[str, str]) -> dict[str, str]:
         return {"Authorization": f"Bearer {secrets['token']}"}

@@ -32,6 +32,14 @@ def keys(values: Canon, match_on: Iterable[str]) -> set[str]:
     return out
 
 
+def record_keys(rec: Record, match_on: Iterable[str]) -> set[str]:
+    """A record's keys: its phones and e-mail, and the entity id it carries for us, if any."""
+    out = keys(rec.values, match_on)
+    if "entity" in match_on and rec.entity_hint:
+        out.add("entity:" + rec.entity_hint)
+    return out
+
+
 @dataclass
 class Group:
     entity_id: str | None
@@ -73,7 +81,7 @@ def group(
         node = f"R\x00{rec.system}\x00{rec.remote_id}"
         record_nodes[node] = rec
         uf.find(node)
-        for key in keys(rec.values, match_on):
+        for key in record_keys(rec, match_on):
             if key in by_key:
                 uf.union(by_key[key], node)
             else:

@@ -22,12 +22,14 @@ class Record:
     raw: dict[str, Any]
     modified: datetime | None = None
     problems: tuple[str, ...] = ()
+    entity_hint: str | None = None  # the syncd entity id the provider keeps for us (Apps API external_unique_id)
 
 
 @dataclass(frozen=True)
 class Fetched:
     records: list[Record]
     complete: bool = True  # a partial listing never implies a delete
+    incremental: bool = False  # a cursor-read source (CallPage): an unlisted record is simply unchanged
 
 
 @dataclass

@@ -11,7 +11,7 @@ becomes its new last-synced value — so the next run sees no echo of our own wr
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from syncd import canonical
@@ -49,8 +49,14 @@ def plan(
     entities: dict[str, EntityState],
     fetched: dict[str, Fetched],
     new_id: Callable[[], str],
+    *,
+    replacing: Mapping[tuple[str, str], str] | None = None,
 ) -> Plan:
+    """``replacing``: (entity, system) → old remote id of a replace (delete + create, Callsavvy contacts)
+    that an earlier run started and did not finish; its new record is adopted, not taken for a duplicate,
+    and its missing old record is not taken for a delete."""
     out = Plan(job)
+    replacing = replacing or {}
     by_remote = {(system, link.remote_id): eid for eid, ent in entities.items() for system, link in ent.links.items()}
     present: dict[str, dict[str, Record]] = defaultdict(dict)
     unlinked: list[Record] = []
@@ -69,8 +75,8 @@ def plan(
             else:
                 present[owner][system] = rec
 
-    arrivals = _match(out, entities, present, unlinked, policies, new_id)
-    planner = _EntityPlanner(out, roles, policies, fetched)
+    arrivals = _match(out, entities, present, unlinked, policies, new_id, replacing)
+    planner = _EntityPlanner(out, roles, policies, fetched, replacing)
     for eid in sorted(set(entities) | set(arrivals)):
         planner.entity(eid, entities.get(eid), present.get(eid, {}), arrivals.get(eid, {}))
     out.guard = _delete_guard(out, entities, policies)
@@ -84,17 +90,19 @@ def _match(
     unlinked: list[Record],
     policies: Policies,
     new_id: Callable[[], str],
+    replacing: Mapping[tuple[str, str], str],
 ) -> dict[str, dict[str, Record]]:
     if not unlinked:
         return {}
+    match_on = (*policies.match_on, "entity")
     entity_keys: dict[str, set[str]] = {}
     linked_systems: dict[str, set[str]] = {}
     for eid, ent in entities.items():
         live = {s: link for s, link in ent.links.items() if not link.gone}
         if not live:
             continue
-        linked_systems[eid] = set(live)
-        keys: set[str] = set()
+        linked_systems[eid] = {s for s in live if (eid, s) not in replacing}
+        keys: set[str] = {"entity:" + eid}
         for system, link in live.items():
             keys |= match.keys(link.synced, policies.match_on)
             rec = present.get(eid, {}).get(system)
@@ -102,12 +110,14 @@ def _match(
                 keys |= match.keys(rec.values, policies.match_on)
         entity_keys[eid] = keys
     arrivals: dict[str, dict[str, Record]] = defaultdict(dict)
-    for group in match.group(unlinked, entity_keys, linked_systems, policies.match_on):
+    for group in match.group(unlinked, entity_keys, linked_systems, match_on):
         if group.ambiguous is not None:
             for rec in group.records:
                 out.problems.append(Problem(rec.system, rec.remote_id, label(rec.values), group.ambiguous))
             continue
-        eid = group.entity_id or new_id()
+        # a record that carries an entity id we gave it (Apps API external_unique_id) keeps that id
+        hints = sorted({r.entity_hint for r in group.records if r.entity_hint and r.entity_hint not in entities})
+        eid = group.entity_id or (hints[0] if hints else new_id())
         if group.entity_id is None:
             out.new_entities.append(eid)
         for rec in group.records:
@@ -147,8 +157,16 @@ class _Entity:
 
 
 class _EntityPlanner:
-    def __init__(self, out: Plan, roles: dict[str, SystemRole], policies: Policies, fetched: dict[str, Fetched]):
+    def __init__(
+        self,
+        out: Plan,
+        roles: dict[str, SystemRole],
+        policies: Policies,
+        fetched: dict[str, Fetched],
+        replacing: Mapping[tuple[str, str], str],
+    ):
         self.out = out
+        self.replacing = replacing
         self.roles = roles
         self.policies = policies
         self.fetched = fetched
@@ -168,10 +186,13 @@ class _EntityPlanner:
         present = {s: rec for s, rec in present.items() if s in live}
         values = [r.values for r in (*present.values(), *arrivals.values())] + [lk.synced for lk in live.values()]
         ent = _Entity(eid, live, present, arrivals, label(_first_nonblank(values)))
-        missing = [s for s in live if s not in present and self._complete(s)]
-        unseen = [s for s in live if s not in present and not self._complete(s)]  # listing failed or partial
+        restore = self._finish_replacements(ent)
+        present = ent.present
+        missing = [s for s in live if s not in present and self._complete(s) and s not in restore]
+        # listing failed or partial (a cursor-read source's unlisted records are merely unchanged)
+        unseen = [s for s in live if s not in present and not self._complete(s) and not self._incremental(s)]
         changed = self._changes(ent)
-        restore: list[str] = []
+        self._read_only_arrivals(ent, changed)
         if missing:
             if self.policies.deletes == "ignore":
                 for system in missing:
@@ -218,6 +239,50 @@ class _EntityPlanner:
         result = self.fetched.get(system)
         return result is not None and result.complete
 
+    def _incremental(self, system: str) -> bool:
+        result = self.fetched.get(system)
+        return result is not None and result.incremental
+
+    def _finish_replacements(self, ent: _Entity) -> list[str]:
+        """An earlier run replaced a record (create the new, then delete the old) and stopped half way.
+        The new record, if it landed, becomes the link; the old one, if still there, is deleted; if the
+        new one never landed it is created now. Returns the systems that still need the create."""
+        restore = []
+        for system in list(ent.live):
+            if (ent.id, system) not in self.replacing:
+                continue
+            new = ent.arrivals.pop(system, None)
+            old = ent.present.get(system)
+            if new is not None:
+                if old is not None and old.remote_id != new.remote_id:
+                    action = self._action("delete", system, ent, old.remote_id, {}, {}, [], old)
+                    action.reason = "finishing an interrupted replace: the old record goes"
+                ent.present[system] = new
+            elif old is None and self._complete(system):
+                restore.append(system)
+        return restore
+
+    def _read_only_arrivals(self, ent: _Entity, changed: dict[str, dict[str, Value | None]]) -> None:
+        """A record from a read-only source (CallPage) that meets a known person brings its values in by
+        the existing_lead policy, as an incoming record would: they count as that source's changes."""
+        if not ent.live:
+            return
+        readonly = [rec for rec in ent.arrivals.values() if not self.roles[rec.system].can_update]
+        if not readonly:
+            return
+        golden = self._golden(ent, {})
+        policy = self.policies.existing_lead
+        for rec in readonly:
+            for name in sorted(self.roles[rec.system].reads):
+                value = rec.values.get(name)
+                if value is None or canonical.is_blank(value):
+                    continue
+                current = golden.get(name)
+                base: Canon = {name: current} if isinstance(current, str | list) else {}
+                merged = existing_lead.merge(base, {name: value}, policy, [name])
+                if not canonical.same(merged.get(name), current):
+                    changed[name][rec.system] = merged.get(name)
+
     def _ordered(self, systems: Iterable[str]) -> list[str]:
         return sorted(systems, key=lambda s: self.rank.get(s, len(self.rank)))
 
@@ -225,10 +290,18 @@ class _EntityPlanner:
         changed: dict[str, dict[str, Value | None]] = defaultdict(dict)
         for system, rec in ent.present.items():
             base = ent.live[system].synced
+            shown = self._shown(system, rec, base)
             for name in self.roles[system].reads:
-                if not canonical.same(rec.values.get(name), base.get(name)):
-                    changed[name][system] = rec.values.get(name)
+                if not canonical.same(shown.get(name), base.get(name)):
+                    changed[name][system] = shown.get(name)
         return changed
+
+    def _shown(self, system: str, rec: Record, synced: Canon) -> Canon:
+        """A record's values; from a cursor-read source (CallPage) a new call-back without a name or an
+        e-mail says nothing about them, so a blank there keeps what was known."""
+        if self._incremental(system):
+            return {**synced, **rec.values}
+        return rec.values
 
     def _resolve(
         self, ent: _Entity, changed: dict[str, dict[str, Value | None]]
@@ -260,7 +333,7 @@ class _EntityPlanner:
         if self.policies.conflict == "hold":
             return None, "held for a person to decide (syncd conflicts)"
         if self.policies.conflict == "newest":
-            stamps = {s: ent.present[s].modified for s in systems}
+            stamps = {s: (ent.present.get(s) or ent.arrivals[s]).modified for s in systems}
             if all(stamps.values()):
                 newest = max(systems, key=lambda s: (stamps[s], -self.rank.get(s, 0)))
                 return newest, f"modified {stamps[newest]:%Y-%m-%d %H:%M:%S} UTC"
@@ -280,7 +353,9 @@ class _EntityPlanner:
     def _incoming(self, ent: _Entity, golden: Canon) -> tuple[Canon, list[Record]]:
         """What flows into the records that arrive unlinked: the entity as known, or for a new person the
         record of the highest-priority system."""
-        arrivals = [ent.arrivals[s] for s in self._ordered(ent.arrivals)]
+        # a read-only source's record is always the incoming one: it cannot take anything in
+        readonly_first = sorted(self._ordered(ent.arrivals), key=lambda s: self.roles[s].can_update)
+        arrivals = [ent.arrivals[s] for s in readonly_first]
         if ent.live:
             return golden, arrivals
         if not arrivals:
@@ -291,7 +366,7 @@ class _EntityPlanner:
     def _current(self, system: str, rec: Record | None, synced: Canon) -> Canon:
         """What the system holds now: what it shows, plus what we last wrote to fields it does not show."""
         role = self.roles[system]
-        shown = dict(rec.values) if rec is not None else {}
+        shown = dict(self._shown(system, rec, synced)) if rec is not None else {}
         for name in role.writes - role.reads:
             if name in synced:
                 shown[name] = synced[name]

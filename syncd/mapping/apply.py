@@ -39,6 +39,12 @@ class Mapper:
         value = paths.get(raw, list(self.spec.id_path))
         return None if value is None or value == "" else str(value)
 
+    def entity_hint(self, raw: dict[str, Any]) -> str | None:
+        if self.spec.entity_hint_path is None:
+            return None
+        value = paths.get(raw, list(self.spec.entity_hint_path))
+        return str(value) if isinstance(value, str | int) and str(value) else None
+
     def modified(self, raw: dict[str, Any]) -> datetime | None:
         """The provider's modified time, when the mapping names one and it parses."""
         if self.spec.modified_path is None:

@@ -66,6 +66,7 @@ class MappingSpec:
     modified_path: tuple[paths.Step, ...] | None = None
     modified_format: str = "iso8601"
     require_one_of: tuple[tuple[str, ...], ...] = ()
+    entity_hint_path: tuple[paths.Step, ...] | None = None  # where the provider keeps syncd's entity id
 
     def canonical_fields(self, *, reads: bool | None = None, writes: bool | None = None) -> set[str]:
         out: set[str] = set()
@@ -92,7 +93,7 @@ _FIELD_KEYS = {
     "constant",
 }
 _TOP_KEYS = {"mapping", "fields"}
-_MAPPING_KEYS = {"system", "object", "id", "modified", "modified_format", "require_one_of"}
+_MAPPING_KEYS = {"system", "object", "id", "modified", "modified_format", "require_one_of", "entity_hint"}
 
 
 def load(path: str | Path) -> MappingSpec:
@@ -145,6 +146,7 @@ def parse(data: dict[str, Any], file: str) -> MappingSpec:
         modified_format=fmt,
         fields=fields,
         require_one_of=tuple(tuple(g) for g in one_of),
+        entity_hint_path=_optional_path(file, "mapping.entity_hint", head.get("entity_hint")),
     )
 
 
@@ -227,6 +229,10 @@ def _field(file: str, index: int, raw: Any) -> FieldSpec:
         constant=constant,
         label=str(raw.get("label", "")),
     )
+
+
+def _optional_path(file: str, where: str, text: str | None) -> tuple[paths.Step, ...] | None:
+    return tuple(_path(file, where, text)) if text else None
 
 
 def _path(file: str, where: str, text: str) -> list[paths.Step]:

@@ -25,6 +25,7 @@ from syncd.engine.model import Action, EntityState, LinkState, Plan
 from syncd.state.models import (
     SCHEMA_VERSION,
     Change,
+    Cursor,
     Entity,
     Failure,
     Journal,
@@ -130,6 +131,9 @@ class Store:
         outcomes: dict[int, tuple[bool, str | None, str | None]],
         journal_ids: dict[int, int],
         complete_systems: set[str],
+        *,
+        recovered: Iterable[int] = (),
+        uncertain: set[int] | None = None,
     ) -> list[str]:
         """Applies a run's results in one transaction. ``outcomes``: id(action) → (ok, remote id, error).
         Returns problems found while recording (e.g. a provider merged two people's records)."""
@@ -183,11 +187,17 @@ class Store:
                 if ent is not None and ent.deleted_at is None:
                     ent.deleted_at = now()
                     session.add(ent)
+            for journal_id in recovered:  # an earlier run's unfinished writes: this run has looked at them
+                entry = session.get(Journal, journal_id)
+                if entry is not None and entry.state == "pending":
+                    entry.state = "recovered"
+                    entry.finished_at = now()
+                    session.add(entry)
             for key, journal_id in journal_ids.items():
                 ok, remote_id, _ = outcomes.get(key, (False, None, None))
                 entry = session.get(Journal, journal_id)
                 if entry is not None:
-                    entry.state = "done" if ok else "failed"
+                    entry.state = "done" if ok else "pending" if key in (uncertain or set()) else "failed"
                     entry.remote_id = remote_id or entry.remote_id
                     entry.finished_at = now()
                     session.add(entry)
@@ -268,6 +278,27 @@ class Store:
             if system in complete_systems:  # not seen again on a full listing: it went through or went away
                 row.resolved_at = now()
                 session.add(row)
+
+    def get_cursor(self, job: str, system: str, name: str = "cursor") -> str | None:
+        with Session(self.engine) as session:
+            row = session.exec(
+                select(Cursor).where(Cursor.job == job, Cursor.system == system, Cursor.name == name)
+            ).first()
+            return row.value if row else None
+
+    def set_cursor(self, job: str, system: str, value: str, name: str = "cursor") -> None:
+        with Session(self.engine) as session:
+            row = session.exec(
+                select(Cursor).where(Cursor.job == job, Cursor.system == system, Cursor.name == name)
+            ).first()
+            row = row or Cursor(job=job, system=system, name=name, value=value)
+            row.value = value
+            session.add(row)
+            session.commit()
+
+    def linked_remote_ids(self, job: str, system: str) -> set[str]:
+        with Session(self.engine) as session:
+            return set(session.exec(select(Link.remote_id).where(Link.job == job, Link.system == system)))
 
     def failures(self, job: str | None = None, *, include_resolved: bool = False) -> list[Failure]:
         with Session(self.engine) as session:
