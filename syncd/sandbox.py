@@ -15,17 +15,22 @@ import httpx
 import tomli_w
 
 from syncd.config.schema import DEFAULT_INTERVALS
+from syncd.sim.appsapi import APPSAPI_SANDBOX_SUBDOMAIN, APPSAPI_SANDBOX_TOKEN, AppsApiSim
+from syncd.sim.callpage import CALLPAGE_SANDBOX_KEY, CallPageSim
 from syncd.sim.callsavvy import CALLSAVVY_SANDBOX_PRIVATE_KEY, CALLSAVVY_SANDBOX_PUBLIC_KEY, CallsavvySim
 from syncd.sim.callyzer import CALLYZER_SANDBOX_TOKEN, CallyzerSim
 from syncd.sim.common import SimBase
 from syncd.sim.server import LoopbackServer
 
 MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
-API_PATHS = {"callyzer": "/api/v2.1", "callsavvy": "/v1"}
+API_PATHS = {"callyzer": "/api/v2.1", "callsavvy": "/v1", "appsapi": "/apps/api/v1", "callpage": "/api"}
 SECRETS = {
     "callyzer": {"token": CALLYZER_SANDBOX_TOKEN},
     "callsavvy": {"public_key": CALLSAVVY_SANDBOX_PUBLIC_KEY, "private_key": CALLSAVVY_SANDBOX_PRIVATE_KEY},
+    "appsapi": {"token": APPSAPI_SANDBOX_TOKEN},
+    "callpage": {"token": CALLPAGE_SANDBOX_KEY},
 }
+SANDBOX_LIST_ID = 2  # the Apps API simulator's seeded custom list
 
 
 def mappings_dir() -> Path:
@@ -37,9 +42,17 @@ def mappings_dir() -> Path:
 
 
 class Sandbox:
-    def __init__(self, speed: float = 20.0, ports: dict[str, int] | None = None) -> None:
+    def __init__(self, speed: float = 20.0, ports: dict[str, int] | None = None, *, all_systems: bool = False) -> None:
+        """``all_systems``: the config's jobs span all four systems (`leads` and `contacts`); otherwise one
+        `leads` job between Callsavvy and Callyzer."""
         self.speed = speed
-        self.sims: dict[str, SimBase] = {"callyzer": CallyzerSim(speed=speed), "callsavvy": CallsavvySim(speed=speed)}
+        self.all_systems = all_systems
+        self.sims: dict[str, SimBase] = {
+            "callyzer": CallyzerSim(speed=speed),
+            "callsavvy": CallsavvySim(speed=speed),
+            "appsapi": AppsApiSim(speed=speed),
+            "callpage": CallPageSim(speed=speed),
+        }
         self.server = LoopbackServer({name: sim.app() for name, sim in self.sims.items()}, ports=ports)  # type: ignore[attr-defined]
 
     def __enter__(self) -> Sandbox:
@@ -93,6 +106,8 @@ class Sandbox:
             }
         systems["callyzer"].update({"timezone": "Asia/Kolkata", "default_region": "IN", "bulk_size": 100})
         systems["callsavvy"].update({"default_region": "IN"})
+        systems["appsapi"].update({"default_region": "IN", "subdomain": APPSAPI_SANDBOX_SUBDOMAIN})
+        systems["callpage"].update({"default_region": "IN", "history_days": 30, "overlap_seconds": 300})
         for system, overrides in system_overrides.items():
             systems[system].update(overrides)
         mappings = mappings_dir()
@@ -108,11 +123,44 @@ class Sandbox:
                 "deletes": {"mode": "propagate", "fallback": {"callyzer": {"tag": "deleted-in-crm"}}},
             }
         }
+        if self.all_systems:
+            default_jobs = {"leads": self.leads_job(), "contacts": self.contacts_job()}
         return {
             "state": {"url": f"sqlite:///{directory / 'syncd.db'}"},
             "logging": {"level": "warning", "format": "auto"},
             "systems": systems,
             "jobs": jobs or default_jobs,
+        }
+
+    @staticmethod
+    def leads_job() -> dict[str, Any]:
+        """CallPage call-backs → Callyzer ↔ Callsavvy leads ↔ an Apps API custom list."""
+        mappings = mappings_dir()
+        return {
+            "object": "leads",
+            "systems": [
+                {"system": "callpage", "mapping": str(mappings / "callpage-leads.toml")},
+                {"system": "callsavvy", "mapping": str(mappings / "callsavvy-leads.toml")},
+                {"system": "callyzer", "mapping": str(mappings / "callyzer-leads.toml")},
+                {"system": "appsapi", "mapping": str(mappings / "appsapi-leads.toml"), "list_id": SANDBOX_LIST_ID},
+            ],
+            "conflict": {"policy": "prefer", "prefer": ["callsavvy", "callyzer", "appsapi"]},
+            "existing_lead": {"lead_details": "update_blank_only", "lead_tags": "append", "assignee": "ignore"},
+            "deletes": {"mode": "propagate", "fallback": {"callyzer": {"tag": "deleted-in-crm"}}},
+        }
+
+    @staticmethod
+    def contacts_job() -> dict[str, Any]:
+        """Callsavvy contacts (group Customers) ↔ the Apps API global list."""
+        mappings = mappings_dir()
+        return {
+            "object": "contacts",
+            "systems": [
+                {"system": "callsavvy", "mapping": str(mappings / "callsavvy-contacts.toml"), "group": "Customers"},
+                {"system": "appsapi", "mapping": str(mappings / "appsapi-contacts.toml"), "list_id": "global"},
+            ],
+            "conflict": {"policy": "prefer", "prefer": ["callsavvy", "appsapi"]},
+            "existing_lead": {"lead_details": "update_blank_only", "lead_tags": "ignore", "assignee": "ignore"},
         }
 
     def write_config(self, directory: Path, jobs: dict[str, Any] | None = None, **system_overrides: Any) -> Path:

@@ -15,3 +15,11 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     with Sandbox(speed=50) as box:
         h = Harness(box, tmp_path)
         yield h
+
+
+@pytest.fixture
+def harness4(tmp_path: Path) -> Iterator[Harness]:
+    """All four simulators and the two realistic jobs: `leads` (CallPage → Callyzer ↔ Callsavvy ↔ an Apps
+    API custom list) and `contacts` (Callsavvy contacts ↔ the Apps API global list)."""
+    with Sandbox(speed=50, all_systems=True) as box:
+        yield Harness(box, tmp_path)

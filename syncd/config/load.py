@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr, ValidationError
 
-from syncd.config.schema import Config, SystemConfig
+from syncd.config.schema import Config, JobSystem, SystemConfig
 from syncd.mapping.spec import MappingError, MappingSpec
 from syncd.mapping.spec import load as load_mapping
 
@@ -197,6 +197,7 @@ def _jobs(file: str, config: Config, base: Path, problems: list[str]) -> dict[st
                 problems.append(f"{where}.systems[{i}].mapping: {exc}")
                 continue
             kind = config.systems[entry.system].kind
+            problems.extend(f"{where}.systems[{i}].{p}" for p in _entry_problems(kind, job.object, entry))
             if spec.system != kind:
                 problems.append(
                     f"{where}.systems[{i}].mapping: {mapping_path} is a mapping for {spec.system}, "
@@ -211,6 +212,27 @@ def _jobs(file: str, config: Config, base: Path, problems: list[str]) -> dict[st
             for system in listed:
                 if system not in names:
                     problems.append(f"{where}.{key}: {system!r} is not one of the job's systems ({', '.join(names)})")
+    return out
+
+
+def _entry_problems(kind: str, obj: str, entry: JobSystem) -> list[str]:
+    """What a system of this kind can do in a job of this object, and which options belong to it."""
+    out = []
+    if kind in ("callyzer", "callpage") and obj != "leads":
+        out.append(f"system: a {kind} system only syncs leads, not {obj}")
+    if kind == "appsapi":
+        if (entry.list_id is None) == (entry.campaign_id is None):
+            out.append("list_id: an Apps API system needs list_id (a contact list, or \"global\") or campaign_id")
+    else:
+        for key in ("list_id", "campaign_id"):
+            if getattr(entry, key) is not None:
+                out.append(f"{key}: only for an Apps API system, not {kind}")
+    if kind != "callsavvy" or obj != "contacts":
+        for key in ("group", "group_id"):
+            if getattr(entry, key) is not None:
+                out.append(f"{key}: only for Callsavvy contacts")
+    elif entry.group is not None and entry.group_id is not None:
+        out.append("group: give group or group_id, not both")
     return out
 
 
