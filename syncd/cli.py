@@ -14,7 +14,7 @@ import click
 
 from syncd import logging as slog
 from syncd.config.load import ConfigError, LoadedConfig, load
-from syncd.runner import EXIT_CONFIG, EXIT_OK, JobRun, RunReport
+from syncd.runner import EXIT_CONFIG, EXIT_OK, EXIT_RECORDS, JobRun, RunReport
 
 DEFAULT_CONFIG = "config.toml"
 
@@ -46,8 +46,9 @@ def _jobs(ctx: click.Context, loaded: LoadedConfig, names: tuple[str, ...]) -> l
 
 
 async def run_jobs(
-    loaded: LoadedConfig, jobs: list[str], *, dry_run: bool, allow_mass_delete: bool = False
+    loaded: LoadedConfig, jobs: list[str], *, dry_run: bool, allow_mass_delete: bool = False, progress: bool = False
 ) -> list[RunReport]:
+    from syncd.progress import TerminalProgress
     from syncd.state.store import Store
 
     store = Store(loaded.state_url)
@@ -55,6 +56,8 @@ async def run_jobs(
     try:
         for name in jobs:
             job = JobRun(loaded, name, store)
+            if progress:
+                job.progress = TerminalProgress(job)
             try:
                 reports.append(await job.run(dry_run=dry_run, allow_mass_delete=allow_mass_delete))
             finally:
@@ -103,7 +106,13 @@ def sync(ctx: click.Context, jobs: tuple[str, ...], dry_run: bool, as_json: bool
 
     loaded = _load(ctx)
     reports = asyncio.run(
-        run_jobs(loaded, _jobs(ctx, loaded, jobs), dry_run=dry_run, allow_mass_delete=allow_mass_delete)
+        run_jobs(
+            loaded,
+            _jobs(ctx, loaded, jobs),
+            dry_run=dry_run,
+            allow_mass_delete=allow_mass_delete,
+            progress=not as_json and sys.stderr.isatty(),
+        )
     )
     if as_json:
         out = []
@@ -159,16 +168,45 @@ def config_validate(ctx: click.Context) -> None:
 @main.command()
 @click.option("--job", default=None, help="Only this job.")
 @click.option("--all", "include_resolved", is_flag=True, help="Include resolved failures.")
+@click.option("--retry", "retry_id", type=int, default=None, help="Retry failure ID now (un-skips it).")
+@click.option("--skip", "skip_id", type=int, default=None, help="Stop retrying failure ID.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def failures(ctx: click.Context, job: str | None, include_resolved: bool, as_json: bool) -> None:
+def failures(
+    ctx: click.Context,
+    job: str | None,
+    include_resolved: bool,
+    retry_id: int | None,
+    skip_id: int | None,
+    as_json: bool,
+) -> None:
     """List records that failed (rejected by a provider, invalid, or ambiguous); they are retried every run."""
+    from syncd.render import report_text
     from syncd.state.store import Store
 
     loaded = _load(ctx)
     store = Store(loaded.state_url)
-    rows = store.failures(job, include_resolved=include_resolved)
-    store.close()
+    try:
+        if skip_id is not None or retry_id is not None:
+            target = skip_id if skip_id is not None else retry_id
+            assert target is not None
+            try:
+                row = store.set_failure_skipped(target, skipped=skip_id is not None)
+            except KeyError as exc:
+                click.echo(f"syncd: {exc.args[0]}", err=True)
+                ctx.exit(EXIT_CONFIG)
+            if skip_id is not None:
+                click.echo(f"#{row.id} skipped: syncd stops retrying it ({row.label or row.record_key})")
+                return
+            click.echo(f"#{row.id} will be retried; running job {row.job!r} now")
+            store.close()
+            reports = asyncio.run(run_jobs(loaded, [row.job], dry_run=False))
+            for report in reports:
+                click.echo(slog.redact_text(report_text(report)))
+            ctx.exit(_exit_code(reports))
+        rows = store.failures(job, include_resolved=include_resolved)
+    finally:
+        store.close()
     if as_json:
         click.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return
@@ -177,9 +215,94 @@ def failures(ctx: click.Context, job: str | None, include_resolved: bool, as_jso
         return
     for r in rows:
         state = "resolved" if r.resolved_at else f"open, {r.attempts} attempt(s)"
+        state += ", skipped" if r.skipped else ""
         who = r.label or r.record_key
         click.echo(f"#{r.id} [{r.job}] {r.system} {r.action} {who} ({state}, last {r.last_seen:%Y-%m-%d %H:%M})")
         click.echo(f"    {r.reason}")
+
+
+@main.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Run every scheduled job on its schedule until SIGTERM (the daemon; systemd Type=notify aware).
+
+    SIGHUP reloads the config; an invalid new config is logged and the running one kept."""
+    from syncd.daemon import run_daemon
+
+    loaded = _load(ctx)
+    ctx.exit(run_daemon(Path(ctx.obj["config"]), loaded))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Per job: the last run and its result, counts, the next run, open failures, held conflicts."""
+    from syncd.status import job_status, status_table
+
+    loaded = _load(ctx)
+    rows = job_status(loaded)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+    else:
+        status_table(rows)
+
+
+@main.command()
+@click.argument("who")
+@click.option("--job", default=None, help="Only this job.")
+@click.pass_context
+def history(ctx: click.Context, who: str, job: str | None) -> None:
+    """Every change syncd made to the person with this phone number or e-mail address."""
+    from syncd.status import history_lines
+
+    loaded = _load(ctx)
+    lines = history_lines(loaded, who, job)
+    if not lines:
+        click.echo(f"syncd knows no one with {who!r}", err=True)
+        ctx.exit(EXIT_RECORDS)
+    click.echo("\n".join(lines))
+
+
+@main.group(invoke_without_command=True)
+@click.option("--job", default=None, help="Only this job.")
+@click.pass_context
+def conflicts(ctx: click.Context, job: str | None) -> None:
+    """Conflicts held for a person (conflict policy `hold`); decide one with `conflicts resolve`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from syncd.state.store import Store
+
+    loaded = _load(ctx)
+    store = Store(loaded.state_url)
+    rows = store.held_conflicts(job)
+    store.close()
+    if not rows:
+        click.echo("no conflicts held")
+    for r in rows:
+        values = ", ".join(f"{s}={v!r}" for s, v in json.loads(r.values).items())
+        chosen = f"; {r.take} chosen, applied next run" if r.take else ""
+        click.echo(f"#{r.id} [{r.job}] {r.label}: {r.field} — {values} (since {r.first_seen:%Y-%m-%d %H:%M}{chosen})")
+
+
+@conflicts.command("resolve")
+@click.argument("conflict_id", type=int)
+@click.option("--take", required=True, help="The system whose value wins.")
+@click.pass_context
+def conflicts_resolve(ctx: click.Context, conflict_id: int, take: str) -> None:
+    """Decide a held conflict: the next run sends TAKE's value to every system."""
+    from syncd.state.store import Store
+
+    loaded = _load(ctx)
+    store = Store(loaded.state_url)
+    try:
+        row = store.resolve_conflict(conflict_id, take)
+    except (KeyError, ValueError) as exc:
+        click.echo(f"syncd: {exc.args[0]}", err=True)
+        ctx.exit(EXIT_RECORDS)
+    finally:
+        store.close()
+    click.echo(f"#{row.id} {row.field} of {row.label}: {take}'s value will be sent everywhere on the next run")
 
 
 @main.command()

@@ -10,7 +10,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import structlog
@@ -29,6 +29,7 @@ from syncd.state.store import Store
 log = structlog.get_logger("syncd.run")
 
 EXIT_OK, EXIT_RECORDS, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
+STOPPING = "syncd is stopping"  # writes not sent because of SIGTERM or the run's time limit: not failures
 
 
 def connector_class(kind: str, obj: str, entry: JobSystem) -> type[Connector]:
@@ -50,6 +51,12 @@ def connector_class(kind: str, obj: str, entry: JobSystem) -> type[Connector]:
 
         return CallPageLeads
     raise ValueError(f"no connector for {kind} {obj}")
+
+
+class Progress(Protocol):
+    def start(self, expected: dict[str, tuple[int, float]]) -> None: ...
+
+    def finish(self) -> None: ...
 
 
 @dataclass
@@ -162,6 +169,8 @@ class JobRun:
         job = loaded.config.jobs[job_name]
         self.policies = policies_for(loaded, job_name)
         self.uncertain: set[int] = set()  # id(action) of writes that may have landed in part: journal stays pending
+        self.stopping: str | None = None
+        self.progress: Progress | None = None  # set by the CLI on a terminal
         self.mappers: dict[str, Mapper] = {}
         self.connectors: dict[str, Connector] = {}
         self.roles: dict[str, SystemRole] = {}
@@ -189,12 +198,31 @@ class JobRun:
         for connector in self.connectors.values():
             await connector.aclose()
 
+    def _expected_calls(self, actions: list[Action]) -> dict[str, tuple[int, float]]:
+        """Per system: the write calls these actions take and the pacing interval (the ETA's floor)."""
+        out = {}
+        for name, connector in self.connectors.items():
+            mine = [a for a in actions if a.system == name]
+            if mine:
+                out[name] = (connector.expected_calls(mine), connector.http.interval)
+        return out
+
+    def calls_made(self) -> dict[str, int]:
+        return {name: c.http.stats.calls for name, c in self.connectors.items()}
+
+    def stop(self, why: str = STOPPING) -> None:
+        """Ends the run in flight at the next batch boundary: no new write is sent, what was sent is recorded."""
+        self.stopping = why
+        for connector in self.connectors.values():
+            connector.down = STOPPING
+
     async def run(self, *, dry_run: bool = False, allow_mass_delete: bool = False) -> RunReport:
         started = time.monotonic()
         run_id = self.store.begin_run(self.job_name, dry_run)
         report = RunReport(self.job_name, run_id, dry_run)
         bound = log.bind(job=self.job_name, run_id=run_id)
         bound.info("run started", dry_run=dry_run)
+        self.stopping = None
         for name, connector in self.connectors.items():
             connector.down = None
             connector.fetch_warnings = []
@@ -228,7 +256,14 @@ class JobRun:
             if j.action == "update" and j.system in self.connectors and self.connectors[j.system].replaces
         }
         plan = make_plan(
-            self.job_name, self.roles, self.policies, entities, fetched, lambda: uuid.uuid4().hex, replacing=replacing
+            self.job_name,
+            self.roles,
+            self.policies,
+            entities,
+            fetched,
+            lambda: uuid.uuid4().hex,
+            replacing=replacing,
+            resolutions=self.store.resolutions(self.job_name),
         )
         for system, result in fetched.items():
             for rec in result.records:
@@ -236,6 +271,10 @@ class JobRun:
                     report.warnings.append(f"{system} {rec.remote_id}: {problem}")
         report.plan = plan
         complete = {s for s, f in fetched.items() if f.complete}
+        if self.stopping:
+            report.status = "interrupted"
+            report.errors.append(f"stopped before writing: {self.stopping}")
+            return
         if plan.guard and not allow_mass_delete:
             report.status, report.exit_code = "aborted", EXIT_RECORDS
             report.errors.append(plan.guard)
@@ -244,9 +283,18 @@ class JobRun:
         if dry_run:
             self._grade(report, plan, {})
             return
-        sendable = [a for a in plan.actions if not a.problems]
+        skipped = self.store.skipped(self.job_name)  # a person said: stop retrying these
+        sendable = [
+            a for a in plan.actions if not a.problems and (a.system, a.entity_id, a.kind) not in skipped
+        ]  # fmt: skip
         journal_ids = self.store.journal(report.run_id, self.job_name, sendable)
-        outcomes = await self._apply(sendable)
+        if self.progress is not None:
+            self.progress.start(self._expected_calls(sendable))
+        try:
+            outcomes = await self._apply(sendable)
+        finally:
+            if self.progress is not None:
+                self.progress.finish()
         problems = self.store.record(
             report.run_id,
             plan,
@@ -257,6 +305,7 @@ class JobRun:
             uncertain=self.uncertain,
         )
         report.errors.extend(problems)
+        self.store.record_conflicts(plan)
         for name, connector in self.connectors.items():
             if connector.incremental and name in report.fetched:  # fetched this run: its cursor may advance
                 cursor = connector.next_cursor(self.store.linked_remote_ids(self.job_name, name))
@@ -338,6 +387,8 @@ class JobRun:
             ok, _, error = outcomes.get(id(action), (False, None, None))
             if report.dry_run and not action.problems:
                 continue
+            if not ok and (error or "").endswith(STOPPING):
+                continue
             if not ok:
                 reason = "; ".join(action.problems) or error or "not sent"
                 report.failed.append(
@@ -349,3 +400,6 @@ class JobRun:
         if report.failed and report.exit_code == EXIT_OK:
             report.exit_code = EXIT_RECORDS
             report.status = "partial"
+        if self.stopping and report.status in ("ok", "partial"):
+            report.status = "interrupted"
+            report.errors.append(f"stopped early: {self.stopping}; the next run sends the rest")

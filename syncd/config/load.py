@@ -222,7 +222,7 @@ def _entry_problems(kind: str, obj: str, entry: JobSystem) -> list[str]:
         out.append(f"system: a {kind} system only syncs leads, not {obj}")
     if kind == "appsapi":
         if (entry.list_id is None) == (entry.campaign_id is None):
-            out.append("list_id: an Apps API system needs list_id (a contact list, or \"global\") or campaign_id")
+            out.append('list_id: an Apps API system needs list_id (a contact list, or "global") or campaign_id')
     else:
         for key in ("list_id", "campaign_id"):
             if getattr(entry, key) is not None:

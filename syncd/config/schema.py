@@ -6,6 +6,7 @@ wrong type; the loader turns pydantic's errors into "file: key: what is expected
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -145,9 +146,52 @@ class DeletesConfig(Strict):
     fallback: dict[str, FallbackConfig] = {}
 
 
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(text: str) -> float:
+    """ "15m", "1h30m", "45s" → seconds."""
+    match = _DURATION.match(text.strip())
+    if not text.strip() or not match or not any(match.groups()):
+        raise ValueError(f"{text!r} is not a duration like 30s, 15m or 1h30m")
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise ValueError("a duration must be longer than 0s")
+    return float(total)
+
+
 class ScheduleConfig(Strict):
+    """For `syncd run`: an interval or a crontab line (5 fields, in the daemon's local time zone)."""
+
     every: str | None = None
     cron: str | None = None
+    timeout: str = "30m"  # a run still going after this is stopped (a hung provider must not block the rest)
+
+    @field_validator("every", "timeout")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(value)
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not a crontab line (minute hour day month weekday): {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> ScheduleConfig:
+        if self.every is not None and self.cron is not None:
+            raise ValueError("give every or cron, not both")
+        return self
 
 
 class JobConfig(Strict):
@@ -169,8 +213,35 @@ class LoggingConfig(Strict):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class MetricsConfig(Strict):
+    """An optional Prometheus endpoint served by `syncd run` (runs, API calls, writes, failures, 429s)."""
+
+    listen: str | None = None  # "127.0.0.1:9108"; absent: no endpoint
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            host, _, port = value.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{value!r} is not host:port")
+        return value
+
+
+class DaemonConfig(Strict):
+    stop_timeout: str = "60s"  # on SIGTERM, how long a run in flight may take to finish its batch
+
+    @field_validator("stop_timeout")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class Config(Strict):
     state: StateConfig = StateConfig()
     logging: LoggingConfig = LoggingConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    daemon: DaemonConfig = DaemonConfig()
     systems: dict[str, SystemConfig]
     jobs: dict[str, JobConfig]

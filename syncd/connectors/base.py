@@ -98,6 +98,10 @@ class Connector(ABC):
         """Provider rules beyond the mapping's (checked before sending)."""
         return []
 
+    def expected_calls(self, actions: list[Action]) -> int:
+        """Write calls these actions take (the progress bar's total and ETA)."""
+        return len(actions)
+
     def next_cursor(self, linked: set[str]) -> str | None:
         """Incremental sources: the cursor to store after a run in which the records with these remote
         ids were linked. It must not pass a record that is still unlinked (ambiguous or failed), so that

@@ -67,6 +67,11 @@ class CallsavvyContacts(Connector):
             body["group_id"] = group
         return body
 
+    def expected_calls(self, actions: list[Action]) -> int:
+        creates = sum(1 for a in actions if a.kind == "create")
+        replaces = sum(1 for a in actions if a.kind in ("update", "merge", "fallback"))
+        return -(-creates // BULK_MAX) + 2 * replaces + (len(actions) - creates - replaces)
+
     async def write(self, actions: list[Action], mapper: Mapper) -> list[WriteResult]:
         creates = [a for a in actions if a.kind == "create"]
         replaces = [a for a in actions if a.kind in ("update", "merge", "fallback")]

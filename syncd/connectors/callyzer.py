@@ -157,6 +157,9 @@ class Callyzer(Connector):
                 keys.append(set(numbers))
         return batches
 
+    def expected_calls(self, actions: list[Action]) -> int:
+        return -(-len(actions) // self.cfg.bulk_size)
+
     async def write(self, actions: list[Action], mapper: Mapper) -> list[WriteResult]:
         bodies = [(a, self.lead_body(a, mapper)) for a in actions]
         results: list[WriteResult] = []

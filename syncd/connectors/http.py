@@ -84,7 +84,8 @@ class PacedClient:
         self.retry = retry
         # one call per interval, no burst: a sliding-window server never sees two inside its window,
         # as long as the network's jitter stays inside the ``jitter`` allowance
-        self._global = AsyncLimiter(1, interval * (1 + margin) + jitter)
+        self.interval = interval * (1 + margin) + jitter
+        self._global = AsyncLimiter(1, self.interval)
         self._endpoint_interval = endpoint_interval * (1 + margin) + jitter if endpoint_interval else None
         self._endpoints: dict[str, AsyncLimiter] = {}
         self._client = httpx.AsyncClient(

@@ -51,6 +51,7 @@ def plan(
     new_id: Callable[[], str],
     *,
     replacing: Mapping[tuple[str, str], str] | None = None,
+    resolutions: Mapping[tuple[str, str], str] | None = None,
 ) -> Plan:
     """``replacing``: (entity, system) → old remote id of a replace (delete + create, Callsavvy contacts)
     that an earlier run started and did not finish; its new record is adopted, not taken for a duplicate,
@@ -76,7 +77,8 @@ def plan(
                 present[owner][system] = rec
 
     arrivals = _match(out, entities, present, unlinked, policies, new_id, replacing)
-    planner = _EntityPlanner(out, roles, policies, fetched, replacing)
+    planner = _EntityPlanner(out, roles, policies, fetched, replacing, new_id)
+    planner.resolutions = resolutions or {}
     for eid in sorted(set(entities) | set(arrivals)):
         planner.entity(eid, entities.get(eid), present.get(eid, {}), arrivals.get(eid, {}))
     out.guard = _delete_guard(out, entities, policies)
@@ -164,9 +166,12 @@ class _EntityPlanner:
         policies: Policies,
         fetched: dict[str, Fetched],
         replacing: Mapping[tuple[str, str], str],
+        new_id: Callable[[], str] | None = None,
     ):
         self.out = out
+        self.new_id = new_id
         self.replacing = replacing
+        self.resolutions: Mapping[tuple[str, str], str] = {}  # (entity, field) → system a person chose
         self.roles = roles
         self.policies = policies
         self.fetched = fetched
@@ -206,6 +211,11 @@ class _EntityPlanner:
                 return  # an unlisted record may hold an edit: decide the delete when every listing is complete
             else:
                 self._propagate_delete(ent, missing)
+                if ent.arrivals and self.new_id is not None:
+                    # records that matched only this deleted person are a new person of their own
+                    new_eid = self.new_id()
+                    self.out.new_entities.append(new_eid)
+                    self.entity(new_eid, None, {}, dict(ent.arrivals))
                 return
         winners, held, reasons = self._resolve(ent, changed)
         golden = self._golden(ent, winners)
@@ -316,7 +326,7 @@ class _EntityPlanner:
                 winners[name] = by_system[systems[0]]
                 reasons[name] = f"changed on {', '.join(systems)}"
                 continue
-            decision, note = self._conflict_winner(ent, systems)
+            decision, note = self._conflict_winner(ent, systems, name)
             self.out.conflicts.append(
                 Conflict(ent.id, ent.label, name, dict(by_system), decision or "held", self.policies.conflict, note)
             )
@@ -329,7 +339,10 @@ class _EntityPlanner:
                 reasons[name] += f" ({note})"
         return winners, held, reasons
 
-    def _conflict_winner(self, ent: _Entity, systems: list[str]) -> tuple[str | None, str]:
+    def _conflict_winner(self, ent: _Entity, systems: list[str], name: str) -> tuple[str | None, str]:
+        chosen = self.resolutions.get((ent.id, name))
+        if chosen in systems:
+            return chosen, "chosen by a person (syncd conflicts resolve)"
         if self.policies.conflict == "hold":
             return None, "held for a person to decide (syncd conflicts)"
         if self.policies.conflict == "newest":

@@ -127,3 +127,24 @@ class Cursor(SQLModel, table=True):
     system: str
     name: str
     value: str
+
+
+class HeldConflict(SQLModel, table=True):
+    """A field changed on several systems under the `hold` policy, waiting for a person.
+
+    `syncd conflicts resolve ID --take SYSTEM` sets ``take``; the next run sends that system's value
+    everywhere and closes the conflict.
+    """
+
+    __tablename__ = "held_conflict"
+    __table_args__ = (UniqueConstraint("job", "entity_id", "field", name="uq_held_conflict"),)
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(index=True)
+    entity_id: str
+    field: str
+    label: str = ""
+    values: str = "{}"  # JSON: system → value
+    take: str | None = None
+    first_seen: datetime = Field(default_factory=now)
+    last_seen: datetime = Field(default_factory=now)
+    resolved_at: datetime | None = None

@@ -28,12 +28,15 @@ from syncd.state.models import (
     Cursor,
     Entity,
     Failure,
+    HeldConflict,
     Journal,
     Link,
     Run,
     SchemaInfo,
     now,
 )
+
+STOPPING = "syncd is stopping"
 
 
 def _json(values: Any) -> str:
@@ -238,8 +241,8 @@ class Store:
         current: dict[tuple[str, str, str], dict[str, Any]] = {}
         for action in plan.actions:
             ok, _, error = outcomes.get(id(action), (False, None, None))
-            if ok:
-                continue
+            if ok or (error or "").endswith(STOPPING):
+                continue  # a write held back by a stop is not a record's failure: the next run sends it
             reason = "; ".join(action.problems) if action.problems else (error or "not sent")
             current[(action.system, action.entity_id, action.kind)] = {
                 "entity_id": action.entity_id, "remote_id": action.remote_id, "label": action.label, "reason": reason,
@@ -278,6 +281,126 @@ class Store:
             if system in complete_systems:  # not seen again on a full listing: it went through or went away
                 row.resolved_at = now()
                 session.add(row)
+
+    # --- held conflicts ---------------------------------------------------------------------------
+    def resolutions(self, job: str) -> dict[tuple[str, str], str]:
+        """(entity, field) → the system a person chose for a held conflict."""
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(HeldConflict).where(
+                    HeldConflict.job == job,
+                    HeldConflict.resolved_at.is_(None),  # type: ignore[union-attr]
+                    HeldConflict.take.is_not(None),  # type: ignore[union-attr]
+                )
+            )
+            return {(r.entity_id, r.field): str(r.take) for r in rows}
+
+    def record_conflicts(self, plan: Plan) -> None:
+        """Keeps the held-conflict list in step with the run: new ones added, settled ones closed."""
+        with Session(self.engine) as session:
+            open_rows = {
+                (r.entity_id, r.field): r
+                for r in session.exec(
+                    select(HeldConflict).where(HeldConflict.job == plan.job, HeldConflict.resolved_at == None)  # noqa: E711
+                )
+            }
+            for conflict in plan.conflicts:
+                key = (conflict.entity_id, conflict.field)
+                row = open_rows.pop(key, None)
+                if conflict.decision != "held":
+                    if row is not None:  # decided this run (by a person's choice, or the edits converged)
+                        row.resolved_at = now()
+                        session.add(row)
+                    continue
+                if row is None:
+                    row = session.exec(
+                        select(HeldConflict).where(
+                            HeldConflict.job == plan.job,
+                            HeldConflict.entity_id == conflict.entity_id,
+                            HeldConflict.field == conflict.field,
+                        )
+                    ).first() or HeldConflict(job=plan.job, entity_id=conflict.entity_id, field=conflict.field)
+                    row.resolved_at, row.take, row.first_seen = None, None, now()
+                row.label = conflict.label
+                row.values = _json(conflict.values)
+                row.last_seen = now()
+                session.add(row)
+            for row in open_rows.values():  # no longer in conflict: someone aligned the systems
+                row.resolved_at = now()
+                session.add(row)
+            session.commit()
+
+    def held_conflicts(self, job: str | None = None) -> list[HeldConflict]:
+        with Session(self.engine) as session:
+            query = select(HeldConflict).where(HeldConflict.resolved_at == None)  # noqa: E711
+            if job:
+                query = query.where(HeldConflict.job == job)
+            return list(session.exec(query.order_by(HeldConflict.id)))  # type: ignore[arg-type]
+
+    def resolve_conflict(self, conflict_id: int, take: str) -> HeldConflict:
+        with Session(self.engine) as session:
+            row = session.get(HeldConflict, conflict_id)
+            if row is None or row.resolved_at is not None:
+                raise KeyError(f"no open conflict #{conflict_id}")
+            systems = json.loads(row.values)
+            if take not in systems:
+                raise ValueError(f"conflict #{conflict_id} is between {', '.join(systems)}, not {take!r}")
+            row.take = take
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+            return row
+
+    # --- failures a person acts on -------------------------------------------------------------
+    def set_failure_skipped(self, failure_id: int, skipped: bool) -> Failure:
+        with Session(self.engine) as session:
+            row = session.get(Failure, failure_id)
+            if row is None:
+                raise KeyError(f"no failure #{failure_id}")
+            row.skipped = skipped
+            if not skipped:
+                row.resolved_at = None
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+            return row
+
+    def skipped(self, job: str) -> set[tuple[str, str, str]]:
+        """(system, record key, action) of failures a person told syncd to stop retrying."""
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(Failure).where(Failure.job == job, Failure.skipped == True, Failure.resolved_at == None)  # noqa: E712,E711
+            )
+            return {(r.system, r.record_key, r.action) for r in rows}
+
+    # --- what people ask about ------------------------------------------------------------------
+    def find_entities(self, job: str | None, keys: set[str]) -> list[tuple[str, str]]:
+        """(job, entity) whose last-synced values hold one of these normalized phones / e-mails."""
+        from syncd.engine.match import keys as match_keys
+
+        found = set()
+        with Session(self.engine) as session:
+            query = select(Link)
+            if job:
+                query = query.where(Link.job == job)
+            for link in session.exec(query):
+                if match_keys(json.loads(link.synced), ("phone", "email")) & keys:
+                    found.add((link.job, link.entity_id))
+        return sorted(found)
+
+    def changes(self, job: str, entity_id: str) -> list[Change]:
+        with Session(self.engine) as session:
+            return list(
+                session.exec(
+                    select(Change)
+                    .where(Change.job == job, Change.entity_id == entity_id)
+                    .order_by(Change.at, Change.id)  # type: ignore[arg-type]
+                )
+            )
+
+    def links_of(self, job: str, entity_id: str) -> list[Link]:
+        with Session(self.engine) as session:
+            return list(session.exec(select(Link).where(Link.job == job, Link.entity_id == entity_id)))
 
     def get_cursor(self, job: str, system: str, name: str = "cursor") -> str | None:
         with Session(self.engine) as session:

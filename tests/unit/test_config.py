@@ -140,7 +140,8 @@ def test_literal_secret_in_world_readable_file_warns(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:8000", "http://localhost:9000/v1", "http://[::1]:8080", "http://127.0.0.2", "https://x.io"]
+    "url",
+    ["http://127.0.0.1:8000", "http://localhost:9000/v1", "http://[::1]:8080", "http://127.0.0.2", "https://x.io"],
 )
 def test_loopback_http_and_https_allowed(tmp_path: Path, url: str) -> None:
     data = copy.deepcopy(BASE)
@@ -251,7 +252,11 @@ BROKEN: dict[str, tuple[Mutation, str, str]] = {
         "jobs.leads.deletes.fallback.cz",
         "exactly one of tag or status",
     ),
-    "one-system": (_set("jobs", "leads", "systems", [{"system": "cz", "mapping": CALLYZER}]), "jobs.leads.systems", "2"),
+    "one-system": (
+        _set("jobs", "leads", "systems", [{"system": "cz", "mapping": CALLYZER}]),
+        "jobs.leads.systems",
+        "2",
+    ),
     "no-jobs": (_del("jobs"), "jobs", "required key is missing"),
     "no-mapping-key": (_del("jobs", "leads", "systems", 1, "mapping"), "jobs.leads.systems.1.mapping", "missing"),
     "bad-timezone": (_set("systems", "cz", "timezone", "Mars/Olympus"), "systems.cz.timezone", "unknown time zone"),
@@ -368,4 +373,3 @@ def test_secret_of_the_wrong_type_is_not_echoed(tmp_path: Path, where: tuple[str
     text = "\n".join(problems)
     assert "987654321" not in text
     assert "s3cr3t-in-a-list" not in text
-

@@ -337,7 +337,11 @@ def test_truncate_on_the_way_out() -> None:
 
 
 def test_to_provider_keeps_unmapped_fields_of_the_base() -> None:
-    base = {"id": "7", "details": {"first_name": "Old", "extra": "keep"}, "assigned_to": {"employee": ["e1"]}}
+    base: dict[str, Any] = {
+        "id": "7",
+        "details": {"first_name": "Old", "extra": "keep"},
+        "assigned_to": {"employee": ["e1"]},
+    }
     out = callyzer().to_provider({"first_name": "New", "phone": "+919988776655"}, base)
     assert out["id"] == "7"
     assert out["details"]["extra"] == "keep"
@@ -395,7 +399,12 @@ def test_validate_require_one_of() -> None:
 
 
 def test_validate_clean_record() -> None:
-    values = {"first_name": "Ann", "last_name": "Smith", "phone": "+919988776655", "email": "ann@example.com"}
+    values: dict[str, Any] = {
+        "first_name": "Ann",
+        "last_name": "Smith",
+        "phone": "+919988776655",
+        "email": "ann@example.com",
+    }
     assert callyzer().validate(values) == []
     assert callsavvy().validate(values) == []
 
@@ -412,8 +421,16 @@ def test_validate_clean_record() -> None:
         (one_field('canonical = "fist_name"\npath = "n"'), "field 'fist_name'", "unknown canonical field 'fist_name'"),
         (one_field('canonical = "email"\npath = "e"\ndirection = "sideways"'), "field 'email'.direction", "sideways"),
         (one_field('canonical = "email"\npath = "e"\ntransforms = ["upper"]'), "field 'email'.transforms", "'upper'"),
-        (one_field('canonical = "first_name"\npath = "n"\ntransforms = ["full_name"]'), "field 'first_name'", "full_name"),
-        (one_field('canonical = ["first_name", "last_name"]\npath = "n"'), "field ['first_name', 'last_name']", "full_name"),
+        (
+            one_field('canonical = "first_name"\npath = "n"\ntransforms = ["full_name"]'),
+            "field 'first_name'",
+            "full_name",
+        ),
+        (
+            one_field('canonical = ["first_name", "last_name"]\npath = "n"'),
+            "field ['first_name', 'last_name']",
+            "full_name",
+        ),
         (one_field('canonical = "email"\npath = "a..b"'), "field 'email'.path", "bad path"),
         (one_field('canonical = "email"'), "field 'email'", "'path'"),
         (one_field('canonical = "email"\npath = "e"\nphone_format = "dots"'), "field 'email'.phone_format", "e164"),

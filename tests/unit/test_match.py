@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from syncd.engine import match
 from syncd.engine.model import Record
@@ -18,7 +19,7 @@ MAPPINGS = Path(__file__).parents[2] / "mappings"
 
 
 def test_keys_use_e164_phones_and_lowercased_emails() -> None:
-    values = {"phone": P1, "phone2": P2, "email": " Ann@Example.COM "}
+    values: dict[str, Any] = {"phone": P1, "phone2": P2, "email": " Ann@Example.COM "}
     assert match.keys(values, ("phone", "email")) == {f"phone:{P1}", f"phone:{P2}", "email:ann@example.com"}
     assert match.keys(values, ("email",)) == {"email:ann@example.com"}
     assert match.keys(values, ("phone",)) == {f"phone:{P1}", f"phone:{P2}"}
@@ -26,7 +27,7 @@ def test_keys_use_e164_phones_and_lowercased_emails() -> None:
     assert match.keys({"phone": "12345", "email": "n/a"}, ("phone", "email")) == set()
 
 
-def _r(system: str, rid: str, **values: str) -> Record:
+def _r(system: str, rid: str, **values: Any) -> Record:
     return rec(system, rid, **values)
 
 
@@ -44,7 +45,9 @@ def test_group_links_transitively() -> None:
 
 
 def test_group_joins_a_known_entity() -> None:
-    groups = match.group([_r("b", "2", phone=P1)], {"E1": {f"phone:{P1}"}, "E2": {f"phone:{P2}"}}, {"E1": {"a"}}, ["phone"])
+    groups = match.group(
+        [_r("b", "2", phone=P1)], {"E1": {f"phone:{P1}"}, "E2": {f"phone:{P2}"}}, {"E1": {"a"}}, ["phone"]
+    )
     assert len(groups) == 1
     assert groups[0].entity_id == "E1" and groups[0].ambiguous is None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -29,12 +30,12 @@ from .engine_helpers import (
 )
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
-ANN = {"first_name": "Ann", "last_name": "Rao", "phone": P1, "email": "ann@x.co"}
+ANN: dict[str, Any] = {"first_name": "Ann", "last_name": "Rao", "phone": P1, "email": "ann@x.co"}
 
 
-def synced_pair(**extra: object) -> World:
+def synced_pair(**extra: Any) -> World:
     """A world where Ann is on a and b, linked, in step (after one real sync)."""
-    w = World(roles("a", "b"), policies(**extra))  # type: ignore[arg-type]
+    w = World(roles("a", "b"), policies(**extra))
     w.put("a", "a1", **ANN)
     p = w.sync()
     assert kinds(p) == [("create", "b")]
@@ -219,7 +220,7 @@ def test_conflict_hold_propagates_nothing_and_is_seen_again() -> None:
     # the other, unconflicted change still flows; the held field does not
     update = action_for(p, "update", "b")
     assert [c.field for c in update.changes] == ["notes"]
-    assert "company" not in update.expected or update.expected["company"] != "From A"
+    assert "company" not in update.expected  # the held field keeps its old (blank) base
     assert w.data["a"]["a1"]["company"] == "From A"
     assert w.data["b"][b_id(w)]["company"] == "From B"
     # the next plan detects the same conflict again, and still writes nothing for it
@@ -238,8 +239,15 @@ def test_conflict_hold_propagates_nothing_and_is_seen_again() -> None:
 
 # --- existing_lead ------------------------------------------------------------------------------------------
 
-A_NEW = {"first_name": "Ann", "last_name": "Rao", "phone": P1, "phone2": P2, "company": "Acme", "tags": ["x", "y"]}
-B_OLD = {"first_name": "Annie", "phone": P1, "phone2": P3, "email": "annie@b.co", "tags": ["y", "z"]}
+A_NEW: dict[str, Any] = {
+    "first_name": "Ann",
+    "last_name": "Rao",
+    "phone": P1,
+    "phone2": P2,
+    "company": "Acme",
+    "tags": ["x", "y"],
+}
+B_OLD: dict[str, Any] = {"first_name": "Annie", "phone": P1, "phone2": P3, "email": "annie@b.co", "tags": ["y", "z"]}
 
 
 @pytest.mark.parametrize(
@@ -292,8 +300,15 @@ def test_existing_lead_native_merge_sends_the_incoming_record() -> None:
 
 
 def test_existing_lead_merge_function() -> None:
-    existing = {"first_name": "Old", "phone": P1, "tags": ["a"], "assignee": ["u1"]}
-    incoming = {"first_name": "New", "last_name": "L", "phone": P2, "phone2": P3, "tags": ["b"], "assignee": ["u2"]}
+    existing: dict[str, Any] = {"first_name": "Old", "phone": P1, "tags": ["a"], "assignee": ["u1"]}
+    incoming: dict[str, Any] = {
+        "first_name": "New",
+        "last_name": "L",
+        "phone": P2,
+        "phone2": P3,
+        "tags": ["b"],
+        "assignee": ["u2"],
+    }
     fields = ["first_name", "last_name", "phone", "phone2", "tags", "assignee"]
     keep = existing_lead.merge(existing, incoming, ExistingLead(), fields)
     assert keep == existing
@@ -315,7 +330,13 @@ def test_arrival_into_a_known_person_uses_existing_lead() -> None:
     p = w.sync()
     assert p.problems == []
     update = action_for(p, "update", "b")
-    assert update.expected == {"first_name": "Annie", "last_name": "Rao", "phone": P1, "email": "ann@x.co", "company": "Acme"}
+    assert update.expected == {
+        "first_name": "Annie",
+        "last_name": "Rao",
+        "phone": P1,
+        "email": "ann@x.co",
+        "company": "Acme",
+    }
     assert w.link_of("b", "b9")[0] == w.link_of("a", "a1")[0]
     assert w.plan().actions == []
 
@@ -522,8 +543,8 @@ def test_incomplete_listing_is_passed_through_plan_directly() -> None:
 # --- mass-delete guard --------------------------------------------------------------------------------------
 
 
-def _deleted_world(n: int, deleted: int, **kw: object) -> World:
-    w = World(roles("a", "b"), policies(**kw))  # type: ignore[arg-type]
+def _deleted_world(n: int, deleted: int, **kw: Any) -> World:
+    w = World(roles("a", "b"), policies(**kw))
     for i in range(n):
         w.put("a", f"a{i}", first_name=f"P{i}", email=f"p{i}@x.co")
     w.sync()
@@ -619,3 +640,19 @@ def test_plan_counts() -> None:
         ("b", [rec("b", "2", **ANN), rec("b", "4", phone=P3)]),
     )
     assert p.counts() == {"update": 1, "create": 1, "delete": 1, "conflicts": 0, "ambiguous": 0}
+
+
+def test_record_matching_only_a_person_deleted_this_run_is_a_new_person() -> None:
+    """Cyrus lives on b only (a's listing failed when he arrived). Then b deletes him and, in the same
+    period, a new record with his phone appears on a. The new record must become a person in that run,
+    not be skipped and created one run later (a second run with no outside change makes zero writes)."""
+    w = World(roles("a", "b"), policies())
+    w.put("b", "b1", first_name="Cyrus", phone=P1)
+    assert w.sync(incomplete=["a"]).actions == []
+    del w.data["b"]["b1"]
+    w.put("a", "a6", first_name="Devi", phone=P1)
+    p = w.sync()
+    assert [(a.kind, a.system, a.desired.get("first_name")) for a in p.actions] == [("create", "b", "Devi")]
+    eid, _ = w.link_of("a", "a6")
+    assert eid not in p.dropped_entities
+    assert w.plan().actions == []
