@@ -22,9 +22,15 @@ def to_e164(raw: str, default_region: str) -> str:
     """Parses a provider's number; raises PhoneError when it is not a possible number."""
     text = raw.strip()
     match = _CC_HYPHEN.match(text)
-    if match:  # Callyzer's "CC-NUMBER": the part before the hyphen is the country code
-        text = f"+{match.group(1)}{match.group(2)}"
-    elif text.startswith("00"):
+    if match:  # Callyzer's "CC-NUMBER": the part before the hyphen is the country code ...
+        try:
+            number = phonenumbers.parse(f"+{match.group(1)}{match.group(2)}", None)
+            if phonenumbers.is_valid_number(number):
+                return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        except phonenumbers.NumberParseException:
+            pass
+        # ... unless that makes no valid number: then "212-5551234" is a local number with a hyphen
+    if text.startswith("00"):
         text = "+" + text[2:]
     try:
         number = phonenumbers.parse(text, None if text.startswith("+") else default_region)

@@ -77,7 +77,6 @@ class Mapper:
                 continue
             if value is not None and not isinstance(value, str | list):
                 value = str(value) if not isinstance(value, bool) else str(value).lower()
-            value = f.values.get(value, value) if isinstance(value, str) else value
             for name in f.transforms:
                 try:
                     value = TRANSFORMS[name][0](value, self._ctx[id(f)])
@@ -85,6 +84,8 @@ class Mapper:
                     problems.append(f"{f.path}: {exc}")
                     value = TRANSFORMS["trim"][0](value, self._ctx[id(f)])
                     break
+            # the value map reads the cleaned value: " Positive " is Callyzer's "Positive"
+            value = f.values.get(value, value) if isinstance(value, str) else value
             if len(f.canonical) == 2:
                 first, last = split_name(value)
                 values[f.canonical[0]], values[f.canonical[1]] = first, last

@@ -205,7 +205,7 @@ def _field(file: str, index: int, raw: Any) -> FieldSpec:
     ):
         raise MappingError(file, f"{where}.length", "must be [min, max] with 0 <= min <= max")
     truncate = raw.get("truncate")
-    if truncate is not None and (not isinstance(truncate, int) or truncate < 1):
+    if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, int) or truncate < 1):
         raise MappingError(file, f"{where}.truncate", "must be a positive integer")
     allowed = raw.get("allowed", [])
     if not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed):

@@ -60,6 +60,10 @@ def _number_in(value: Any, ctx: Context) -> Any:
     """ "$3,000", "3000.0" and 3000 are all "3000": money compared as a number, not as text."""
     if value is None or value == "":
         return None
+    try:  # a plain number, scientific notation included ("1e3")
+        return format(Decimal(str(value).strip()).normalize(), "f")
+    except InvalidOperation:
+        pass
     # currency words first, with an abbreviation's dot ("Rs. 500", "INR 500"): that dot is no decimal point
     text = re.sub(r"[^\W\d_]{2,}\.?", "", str(value))
     text = re.sub(r"[^\d.\-]", "", text)

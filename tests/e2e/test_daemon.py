@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -81,7 +82,7 @@ def list_posts(h: Harness) -> int:
 
 def no_overlap(job_runs: list[Run]) -> bool:
     spans = sorted((r.started_at, r.finished_at) for r in job_runs if r.finished_at is not None)
-    return all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False))
+    return all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
 
 
 def seed_people(h: Harness, n: int, offset: int = 0) -> None:
@@ -186,7 +187,10 @@ def test_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     proc = subprocess.run(["systemd-analyze", "verify", "--man=no", *units], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     service = (SYSTEMD / "syncd.service").read_text()
-    for directive in ("Type=notify", "WatchdogSec=", "Restart=on-failure", "StateDirectory=syncd", "LoadCredential=",
-                      "DynamicUser=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
-                      "NoNewPrivileges=yes", "RestrictAddressFamilies=", "SystemCallFilter=@system-service"):  # fmt: skip
+    required = (
+        "Type=notify", "WatchdogSec=", "Restart=on-failure", "StateDirectory=syncd", "LoadCredential=",
+        "DynamicUser=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "NoNewPrivileges=yes",
+        "RestrictAddressFamilies=", "SystemCallFilter=@system-service",
+    )  # fmt: skip
+    for directive in required:
         assert directive in service, directive

@@ -583,3 +583,42 @@ def test_cross_system_round_trip() -> None:
     again = cz.to_canonical(cz.to_provider(back)).values
     for name in shared - {"tags"}:
         assert again.get(name) == person.get(name), name
+
+
+def test_value_maps_read_the_trimmed_value() -> None:
+    from syncd.mapping.spec import parse as parse_spec
+
+    spec = parse_spec(
+        {"mapping": {"system": "callyzer", "object": "leads", "id": "id"},
+         "fields": [{"canonical": "status", "path": "s", "transforms": ["trim"], "values": {"Positive": "Qualified"}}]},
+        "m.toml",
+    )  # fmt: skip
+    assert Mapper(spec, "IN").to_canonical({"id": "1", "s": "  Positive "}).values == {"status": "Qualified"}
+
+
+def test_truncate_true_is_refused_not_read_as_one() -> None:
+    from syncd.mapping.spec import MappingError
+    from syncd.mapping.spec import parse as parse_spec
+
+    with pytest.raises(MappingError, match="truncate"):
+        parse_spec(
+            {"mapping": {"system": "x", "object": "leads", "id": "id"},
+             "fields": [{"canonical": "notes", "path": "n", "truncate": True}]},
+            "m.toml",
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("raw", "number"), [("1e3", "1000"), ("3000.0", "3000"), ("Rs. 500", "500"), ("$3,000", "3000")]
+)
+def test_number_transform_reads_money_and_scientific_notation(raw: str, number: str) -> None:
+    from syncd.mapping.transforms import TRANSFORMS, Context
+
+    assert TRANSFORMS["number"][0](raw, Context("IN", "e164")) == number
+
+
+def test_a_hyphen_that_makes_no_valid_country_code_is_a_local_number() -> None:
+    from syncd.phones import to_e164
+
+    assert to_e164("91-9988776655", "US") == "+919988776655"
+    assert to_e164("212-5551234", "US") == "+12125551234"
