@@ -17,11 +17,11 @@ from typing import Any
 
 import httpx
 import structlog
-from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from syncd.config.schema import RetryConfig
 from syncd.connectors.errors import AuthError, Rejected, Retryable, Unreachable
+from syncd.connectors.pacing import Pacer
 
 log = structlog.get_logger("syncd.http")
 
@@ -85,9 +85,9 @@ class PacedClient:
         # one call per interval, no burst: a sliding-window server never sees two inside its window,
         # as long as the network's jitter stays inside the ``jitter`` allowance
         self.interval = interval * (1 + margin) + jitter
-        self._global = AsyncLimiter(1, self.interval)
+        self._global = Pacer(self.interval)
         self._endpoint_interval = endpoint_interval * (1 + margin) + jitter if endpoint_interval else None
-        self._endpoints: dict[str, AsyncLimiter] = {}
+        self._endpoints: dict[str, Pacer] = {}
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers=headers or {},
@@ -100,13 +100,15 @@ class PacedClient:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _pace(self, endpoint: str) -> None:
+    async def _pace(self, endpoint: str) -> list[tuple[Pacer, float]]:
+        pacers = []
         if self._endpoint_interval is not None:
-            limiter = self._endpoints.get(endpoint)
-            if limiter is None:
-                limiter = self._endpoints[endpoint] = AsyncLimiter(1, self._endpoint_interval)
-            await limiter.acquire()
-        await self._global.acquire()
+            pacer = self._endpoints.get(endpoint)
+            if pacer is None:
+                pacer = self._endpoints[endpoint] = Pacer(self._endpoint_interval)
+            pacers.append(pacer)
+        pacers.append(self._global)
+        return [(p, await p.acquire()) for p in pacers]
 
     async def request(
         self,
@@ -167,11 +169,14 @@ class PacedClient:
         params: dict[str, Any] | None,
         check: Callable[[httpx.Response, Any], None] | None,
     ) -> tuple[httpx.Response, Any]:
-        await self._pace(endpoint)
+        turns = await self._pace(endpoint)
         self.stats.calls += 1
         self.stats.by_endpoint[endpoint] += 1
         try:
             response = await self._client.request(method, endpoint, json=json_body, params=params)
+            answered = time.monotonic()
+            for pacer, sent in turns:
+                pacer.answered(sent, answered - sent)
         except httpx.ConnectError as exc:
             raise Retryable(self.system, f"cannot connect: {type(exc).__name__}", sent=False) from None
         except httpx.TimeoutException as exc:
