@@ -170,6 +170,7 @@ class JobRun:
         self.policies = policies_for(loaded, job_name)
         self.uncertain: set[int] = set()  # id(action) of writes that may have landed in part: journal stays pending
         self.stopping: str | None = None
+        self.held_back: set[int] = set()  # id(action) of writes a person skipped (syncd failures --skip)
         self.progress: Progress | None = None  # set by the CLI on a terminal
         self.mappers: dict[str, Mapper] = {}
         self.connectors: dict[str, Connector] = {}
@@ -223,6 +224,7 @@ class JobRun:
         bound = log.bind(job=self.job_name, run_id=run_id)
         bound.info("run started", dry_run=dry_run)
         self.stopping = None
+        self.held_back = set()
         for name, connector in self.connectors.items():
             connector.down = None
             connector.fetch_warnings = []
@@ -287,6 +289,7 @@ class JobRun:
         sendable = [
             a for a in plan.actions if not a.problems and (a.system, a.entity_id, a.kind) not in skipped
         ]  # fmt: skip
+        self.held_back = {id(a) for a in plan.actions if (a.system, a.entity_id, a.kind) in skipped}
         journal_ids = self.store.journal(report.run_id, self.job_name, sendable)
         if self.progress is not None:
             self.progress.start(self._expected_calls(sendable))
@@ -303,6 +306,7 @@ class JobRun:
             complete,
             recovered=[j.id for j in pending if j.id],
             uncertain=self.uncertain,
+            held_back=self.held_back,
         )
         report.errors.extend(problems)
         self.store.record_conflicts(plan)
@@ -387,7 +391,7 @@ class JobRun:
             ok, _, error = outcomes.get(id(action), (False, None, None))
             if report.dry_run and not action.problems:
                 continue
-            if not ok and (error or "").endswith(STOPPING):
+            if not ok and ((error or "").endswith(STOPPING) or id(action) in self.held_back):
                 continue
             if not ok:
                 reason = "; ".join(action.problems) or error or "not sent"

@@ -137,6 +137,7 @@ class Store:
         *,
         recovered: Iterable[int] = (),
         uncertain: set[int] | None = None,
+        held_back: set[int] | None = None,
     ) -> list[str]:
         """Applies a run's results in one transaction. ``outcomes``: id(action) → (ok, remote id, error).
         Returns problems found while recording (e.g. a provider merged two people's records)."""
@@ -204,7 +205,7 @@ class Store:
                     entry.remote_id = remote_id or entry.remote_id
                     entry.finished_at = now()
                     session.add(entry)
-            self._failures(session, run_id, plan, outcomes, complete_systems)
+            self._failures(session, run_id, plan, outcomes, complete_systems, held_back or set())
             session.commit()
         return problems
 
@@ -236,12 +237,13 @@ class Store:
         plan: Plan,
         outcomes: dict[int, tuple[bool, str | None, str | None]],
         complete_systems: set[str],
+        held_back: set[int],
     ) -> None:
         job = plan.job
         current: dict[tuple[str, str, str], dict[str, Any]] = {}
         for action in plan.actions:
             ok, _, error = outcomes.get(id(action), (False, None, None))
-            if ok or (error or "").endswith(STOPPING):
+            if ok or (error or "").endswith(STOPPING) or id(action) in held_back:
                 continue  # a write held back by a stop is not a record's failure: the next run sends it
             reason = "; ".join(action.problems) if action.problems else (error or "not sent")
             current[(action.system, action.entity_id, action.kind)] = {
@@ -278,7 +280,8 @@ class Store:
             row.last_run = run_id
             session.add(row)
         for (system, _, _), row in existing.items():
-            if system in complete_systems:  # not seen again on a full listing: it went through or went away
+            # not seen again on a full listing: it went through or went away (a skipped one waits for a person)
+            if system in complete_systems and not row.skipped:
                 row.resolved_at = now()
                 session.add(row)
 
