@@ -8,7 +8,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -318,9 +317,11 @@ def sim(speed: float, seed: bool, directory: Path, ports: tuple[str, ...]) -> No
     from syncd.sandbox import Sandbox
 
     fixed = {p.split("=", 1)[0]: int(p.split("=", 1)[1]) for p in ports}
-    with Sandbox(speed=speed, ports=fixed) as box:
+    with Sandbox(speed=speed, ports=fixed, all_systems=True) as box:
         if seed:
-            _seed(box)
+            from syncd.demo import seed as seed_sample
+
+            seed_sample(box)
         path = box.write_config(directory)
         click.echo(f"Simulators on loopback (rate limits compressed {speed:g}×):")
         for system in box.sims:
@@ -334,53 +335,15 @@ def sim(speed: float, seed: bool, directory: Path, ports: tuple[str, ...]) -> No
             click.echo("stopped")
 
 
-def _seed(box: Any) -> dict[str, Any]:
-    from syncd.sample import sample
-
-    data = sample()
-    out = {}
-    for system, leads in data.items():
-        with box.admin(system) as client:
-            response = client.post("/_sim/records", json={"leads": leads})
-            response.raise_for_status()
-            out[system] = len(leads)
-    return out
-
-
 @main.command()
-@click.option("--speed", default=20.0, show_default=True, help="Rate-limit compression of the simulators.")
+@click.option("--speed", default=40.0, show_default=True, help="Rate-limit compression of the simulators.")
 @click.option("--dir", "directory", default="state/demo", show_default=True, type=click.Path(path_type=Path))
-def demo(speed: float, directory: Path) -> None:
-    """Start the simulators with sample leads, run every job once, and show what happened."""
-    import shutil
+@click.pass_context
+def demo(ctx: click.Context, speed: float, directory: Path) -> None:
+    """Start the four simulators with sample data, run every job (twice), and show what happened."""
+    from syncd.demo import demo as run_demo
 
-    from syncd.render import report_text
-    from syncd.sandbox import Sandbox
-
-    if directory.exists():
-        shutil.rmtree(directory)
-    with Sandbox(speed=speed) as box:
-        seeded = _seed(box)
-        click.echo("Sandbox seeded: " + ", ".join(f"{s} {n} leads" for s, n in seeded.items()))
-        path = box.write_config(directory)
-        loaded = load(path)
-        slog.add_secrets(loaded.secret_values())
-        slog.configure("warning", "auto")
-        reports = asyncio.run(run_jobs(loaded, list(loaded.config.jobs), dry_run=False))
-        for r in reports:
-            click.echo(report_text(r))
-        second = asyncio.run(run_jobs(loaded, list(loaded.config.jobs), dry_run=False))
-        stats = box.stats()
-        calls = ", ".join(f"{s} {a['calls']} calls" for r in second for s, a in r.api.items())
-        writes = sum(len(r.plan.writes()) if r.plan else 0 for r in second)
-        click.echo(f"Second run (nothing changed outside): {calls}; {writes} writes")
-        for system, s in stats.items():
-            click.echo(
-                f"  {system}: {s['requests']} requests served, {s['writes']} records written, {s['rate_limited']}×429"
-            )
-        click.echo(f"\nConfig kept at {path}. Records that need a person: syncd -c {path} failures")
-    code = _exit_code(reports)
-    click.echo(f"demo finished (exit code of the first run: {code}; 1 = some sample records are invalid on purpose)")
+    ctx.exit(run_demo(directory, speed))
 
 
 if __name__ == "__main__":  # pragma: no cover

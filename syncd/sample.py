@@ -69,3 +69,38 @@ def sample(total: int = 300, seed: int = 7) -> dict[str, list[dict[str, Any]]]:
     bad2 = _person(rng, total + 1)
     callsavvy.append({**callsavvy_lead(bad2), "phone": "+91 12345"})
     return {"callyzer": callyzer, "callsavvy": callsavvy}
+
+
+def sample_all(total: int = 300, seed: int = 7) -> dict[str, dict[str, Any]]:
+    """The four-system sandbox: leads as above, plus an Apps API custom list that shares some of them,
+    CallPage call-backs (some from known numbers, some repeated), and contacts in Callsavvy's Customers
+    group and the Apps API global list. Keyed by system, each value is that simulator's seed body."""
+    rng = random.Random(seed + 1)
+    leads = sample(total, seed)
+    people = [_person(rng, 10_000 + i) for i in range(total)]
+    known = [lead["details"]["contact_numbers"][0].split("-", 1)[1] for lead in leads["callyzer"]]
+    entries = []
+    for p in people[: total // 4]:  # a custom list of new people ...
+        entries.append({"name": f"{p['first']} {p['last']}", "phone_number": f"+91{p['national']}",
+                        "email": p["email"]})  # fmt: skip
+    for national in known[:15]:  # ... and some already in Callyzer, written with a dash
+        entries.append({"name": "Known Caller", "phone_number": f"+91-{national[:5]}-{national[5:]}"})
+    calls: list[dict[str, Any]] = []
+    for p in people[total // 4 : total // 4 + 30]:  # web call-backs from new people, some twice
+        call = {"to": f"+91{p['national']}", "name": f"{p['first']} {p['last']}", "email": p["email"]}
+        calls.append(call)
+        if rng.random() < 0.3:
+            calls.append({"to": call["to"], "name": call["name"]})
+    for national in known[20:30]:  # and from people Callyzer knows, under another format
+        calls.append({"to": f"+91{national}", "name": "Web Visitor"})
+    contacts = [_person(rng, 20_000 + i) for i in range(total // 3)]
+    savvy_contacts = [{"name": f"{p['first']} {p['last']}", "phone": f"+91{p['national']}", "email": p["email"]}
+                      for p in contacts[: len(contacts) * 2 // 3]]  # fmt: skip
+    global_list = [{"name": f"{p['first']} {p['last']}", "phone_number": f"+91{p['national']}"}
+                   for p in contacts[len(contacts) // 3 :]]  # fmt: skip
+    return {
+        "callyzer": {"leads": leads["callyzer"]},
+        "callsavvy": {"leads": leads["callsavvy"], "contacts": savvy_contacts},
+        "appsapi": {"contacts": {"2": entries, "1": global_list}},
+        "callpage": {"calls": calls},
+    }

@@ -53,7 +53,12 @@ class Sandbox:
             "appsapi": AppsApiSim(speed=speed),
             "callpage": CallPageSim(speed=speed),
         }
-        self.server = LoopbackServer({name: sim.app() for name, sim in self.sims.items()}, ports=ports)  # type: ignore[attr-defined]
+        # served from a child process, as a provider would be: see LoopbackServer
+        self.server = LoopbackServer(
+            {name: sim.app() for name, sim in self.sims.items()},  # type: ignore[attr-defined]
+            ports=ports,
+            process=True,
+        )
 
     def __enter__(self) -> Sandbox:
         self.server.start()

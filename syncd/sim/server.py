@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
+import multiprocessing.process
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,9 +32,24 @@ class Served:
 
 
 class LoopbackServer:
-    """Runs several ASGI apps in one event loop on one thread; ``stop()`` ends them all."""
+    """Runs several ASGI apps in one event loop; ``stop()`` ends them all.
 
-    def __init__(self, apps: dict[str, Any], host: str = "127.0.0.1", ports: dict[str, int] | None = None):
+    ``process=True`` serves them from a forked child process instead of a thread, as a real provider
+    would be: the client's own CPU work (mapping thousands of records) then cannot hold up the server's
+    clock, which stamps each request's arrival for its rate limits. Such a server is driven through its
+    /_sim admin API only; the app objects in the parent are not the ones serving.
+    """
+
+    def __init__(
+        self,
+        apps: dict[str, Any],
+        host: str = "127.0.0.1",
+        ports: dict[str, int] | None = None,
+        *,
+        process: bool = False,
+    ):
+        self.process = process
+        self._child: multiprocessing.process.BaseProcess | None = None
         if not host.startswith("127.") and host not in ("localhost", "::1"):
             raise ValueError("simulators only listen on loopback")
         self.host = host
@@ -53,6 +71,14 @@ class LoopbackServer:
         return self.served[name].url
 
     def start(self) -> LoopbackServer:
+        if self.process:
+            self._child = multiprocessing.get_context("fork").Process(target=self._run, name="syncd-sim", daemon=True)
+            self._child.start()
+            for sock in self._sockets.values():
+                sock.close()  # the child serves them
+            for served in self.served.values():
+                _wait_until_listening(self.host, served.port)
+            return self
         self._thread = threading.Thread(target=self._run, name="syncd-sim", daemon=True)
         self._thread.start()
         if not self._started.wait(10):
@@ -80,6 +106,14 @@ class LoopbackServer:
         await asyncio.gather(*tasks)
 
     def stop(self) -> None:
+        if self._child is not None:
+            self._child.terminate()
+            self._child.join(10)
+            if self._child.is_alive():
+                self._child.kill()
+                self._child.join(5)
+            self._child = None
+            return
         for server in self._servers:
             server.should_exit = True
         if self._thread is not None:
@@ -93,6 +127,18 @@ class LoopbackServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _wait_until_listening(host: str, port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"simulator on port {port} did not start within {timeout:.0f} s") from None
+            time.sleep(0.02)
 
 
 @contextlib.contextmanager

@@ -141,7 +141,8 @@ def _interval(kind: str) -> float:
 def rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
     kit: Kit = request.param
     sim = kit.sim(SPEED)
-    with LoopbackServer({"sim": sim.app()}) as server, httpx.Client(base_url=server.url("sim")) as admin:  # type: ignore[attr-defined]
+    server = LoopbackServer({"sim": sim.app()}, process=True)  # type: ignore[attr-defined]
+    with server, httpx.Client(base_url=server.url("sim")) as admin:
         cfg = SystemConfig(kind=kit.kind, **kit.cfg)  # type: ignore[arg-type]
         yield Rig(kit, server, admin, Mapper(load(MAPPINGS / kit.mapping), cfg.default_region, cfg.timezone))
 
