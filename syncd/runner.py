@@ -17,7 +17,7 @@ import structlog
 
 from syncd.config.load import LoadedConfig
 from syncd.config.schema import JobSystem
-from syncd.connectors.base import Connector, WriteResult
+from syncd.connectors.base import Connector
 from syncd.connectors.callsavvy_leads import CallsavvyLeads
 from syncd.connectors.callyzer import Callyzer
 from syncd.connectors.errors import AuthError, ProviderError
@@ -51,6 +51,46 @@ def connector_class(kind: str, obj: str, entry: JobSystem) -> type[Connector]:
 
         return CallPageLeads
     raise ValueError(f"no connector for {kind} {obj}")
+
+
+Outcomes = dict[int, tuple[bool, str | None, str | None]]  # id(action) → (ok, remote id, error)
+
+
+class Checkpoint:
+    """Which people of a run are fully written and recorded; records the newly finished ones on ``save``."""
+
+    def __init__(self, run_id: str, journal_ids: dict[int, int], complete: set[str]) -> None:
+        self.run_id = run_id
+        self.journal_ids = journal_ids
+        self.complete = complete
+        self.left: dict[str, int] = {}  # entity → writes still in flight
+        self.recorded: set[str] = set()
+        self.problems: list[str] = []
+        self.plan: Plan | None = None
+        self.outcomes: Outcomes = {}
+
+    def begin(self, plan: Plan, actions: list[Action], outcomes: Outcomes) -> None:
+        self.plan, self.outcomes = plan, outcomes
+        self.left = {u.entity_id: 0 for u in plan.links}
+        for action in actions:
+            self.left[action.entity_id] = self.left.get(action.entity_id, 0) + 1
+
+    def done(self, actions: list[Action]) -> None:
+        for action in actions:
+            self.left[action.entity_id] -= 1
+
+    def unrecorded(self) -> set[str]:
+        return set(self.left) - self.recorded
+
+    def save(self, job: JobRun) -> None:
+        finished = {eid for eid, n in self.left.items() if n == 0} - self.recorded
+        if not finished or self.plan is None:
+            return
+        self.problems += job.store.record(
+            self.run_id, self.plan, self.outcomes, self.journal_ids, self.complete,
+            uncertain=job.uncertain, held_back=job.held_back, only=finished, final=False,
+        )  # fmt: skip
+        self.recorded |= finished
 
 
 class Progress(Protocol):
@@ -293,12 +333,13 @@ class JobRun:
         journal_ids = self.store.journal(report.run_id, self.job_name, sendable)
         if self.progress is not None:
             self.progress.start(self._expected_calls(sendable))
+        checkpoint = Checkpoint(report.run_id, journal_ids, complete)
         try:
-            outcomes = await self._apply(sendable)
+            outcomes = await self._apply(plan, sendable, checkpoint)
         finally:
             if self.progress is not None:
                 self.progress.finish()
-        problems = self.store.record(
+        problems = checkpoint.problems + self.store.record(
             report.run_id,
             plan,
             outcomes,
@@ -307,6 +348,8 @@ class JobRun:
             recovered=[j.id for j in pending if j.id],
             uncertain=self.uncertain,
             held_back=self.held_back,
+            only=checkpoint.unrecorded(),
+            final=True,
         )
         report.errors.extend(problems)
         self.store.record_conflicts(plan)
@@ -360,30 +403,41 @@ class JobRun:
             )
         return records
 
-    async def _apply(self, actions: list[Action]) -> dict[int, tuple[bool, str | None, str | None]]:
+    async def _apply(self, plan: Plan, actions: list[Action], checkpoint: Checkpoint) -> Outcomes:
+        """Sends the writes, every system at once, each in chunks (a Callyzer chunk is one full bulksave);
+        after each chunk the people whose writes are all done are recorded, so a long run killed half way
+        repeats none of what it finished."""
         self.uncertain = set()
         by_system: dict[str, list[Action]] = {}
         for action in actions:
             by_system.setdefault(action.system, []).append(action)
-        names = list(by_system)
-        results = await asyncio.gather(
-            *(self.connectors[n].write(by_system[n], self.mappers[n]) for n in names), return_exceptions=True
-        )
-        outcomes: dict[int, tuple[bool, str | None, str | None]] = {}
-        for name, result in zip(names, results, strict=True):
+        outcomes: Outcomes = {}
+        checkpoint.begin(plan, actions, outcomes)
+        checkpoint.save(self)  # the people with nothing to send are done already
+
+        async def one(name: str) -> None:
+            connector, todo = self.connectors[name], by_system[name]
+            for start in range(0, len(todo), connector.write_chunk):
+                chunk = todo[start : start + connector.write_chunk]
+                try:
+                    results = await connector.write(chunk, self.mappers[name])
+                except ProviderError as exc:
+                    for action in chunk:
+                        outcomes[id(action)] = (False, None, str(exc))
+                    if isinstance(exc, AuthError):
+                        raise
+                    continue
+                for item in results:
+                    outcomes[id(item.action)] = (item.ok, item.remote_id, item.error)
+                    if item.uncertain:
+                        self.uncertain.add(id(item.action))
+                checkpoint.done(chunk)
+                checkpoint.save(self)
+
+        results = await asyncio.gather(*(one(n) for n in by_system), return_exceptions=True)
+        for result in results:
             if isinstance(result, BaseException):
-                if not isinstance(result, ProviderError):
-                    raise result
-                for action in by_system[name]:
-                    outcomes[id(action)] = (False, None, str(result))
-                if isinstance(result, AuthError):
-                    raise result
-                continue
-            for item in result:
-                assert isinstance(item, WriteResult)
-                outcomes[id(item.action)] = (item.ok, item.remote_id, item.error)
-                if item.uncertain:
-                    self.uncertain.add(id(item.action))
+                raise result
         return outcomes
 
     def _grade(self, report: RunReport, plan: Plan, outcomes: dict[int, tuple[bool, str | None, str | None]]) -> None:

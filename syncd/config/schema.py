@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 SYSTEM_KINDS = ("callyzer", "callsavvy", "appsapi", "callpage")
 
@@ -19,6 +19,20 @@ DEFAULT_INTERVALS: dict[str, tuple[float, float | None]] = {
     "callsavvy": (0.6, 1.2),  # 100/min across the API, 50/min per endpoint
     "appsapi": (1.0, None),  # 1 request/s per customer in the doc (newer vendor pages say 10/s)
     "callpage": (1.0, None),  # no published limit: polled politely at 1/s
+}
+#: the endpoint paths a system's ``paths`` table may override, with the placeholders each may use (keep in
+#: step with the connectors: DEFAULT_PATHS in connectors/appsapi.py, HISTORY_PATH in connectors/callpage.py)
+PATH_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
+    "callyzer": {},
+    "callsavvy": {},
+    "appsapi": {
+        "contact_lists": (),
+        "list_entries": ("list_id",),
+        "list_entry": ("list_id", "id"),
+        "campaign_contacts": ("campaign_id",),
+        "campaign_contact": ("campaign_id",),
+    },
+    "callpage": {"calls_history": ()},
 }
 DEFAULT_BASE_URLS = {
     "callyzer": "https://api1.callyzer.co/api/v2.1",
@@ -72,6 +86,24 @@ class SystemConfig(Strict):
     history_days: int = Field(30, ge=1, le=3650, description="CallPage: how far back the first run reads")
     overlap_seconds: int = Field(300, ge=0, le=86400, description="CallPage: re-read this much before the cursor")
     paths: dict[str, str] = Field({}, description="endpoint paths the docs do not spell out, by name")
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        """A misspelt name would be ignored and a bad placeholder found only mid-run: both fail here."""
+        known = PATH_NAMES.get(info.data.get("kind", ""), {})
+        for name, template in value.items():
+            if name not in known:
+                names = ", ".join(known) or "none for this kind"
+                raise ValueError(f"unknown path name {name!r} (known: {names})")
+            if not template.startswith("/"):
+                raise ValueError(f"{name}: {template!r} must start with / (it follows base_url)")
+            try:
+                template.format(**dict.fromkeys(known[name], 1))
+            except (KeyError, IndexError, ValueError) as exc:
+                allowed = ", ".join("{" + p + "}" for p in known[name]) or "none"
+                raise ValueError(f"{name}: {template!r} has a bad placeholder ({exc}); allowed: {allowed}") from None
+        return value
 
     @field_validator("timezone")
     @classmethod

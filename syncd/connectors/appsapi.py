@@ -143,23 +143,23 @@ class _AppsApi(Connector):
                 raise ProviderError(self.name, f"{what} does not exist (404: {_message(body, response)})")
 
         rows: list[dict[str, Any]] = []
-        seen: set[Any] = set()
+        seen: dict[Any, dict[str, Any]] = {}
         totals: set[int] = set()
         read = 0
         page = 1
         while True:
             response, body = await self.http.request("GET", path, params={"page": page, "per": per}, check=check)
-            if not isinstance(body, list) or not all(isinstance(r, dict) for r in body):
+            if not isinstance(body, list):
                 raise ProviderError(self.name, f"{what} page {page}: the answer is not a JSON array of records")
             total = _int_header(response, "Total")
             if total is not None:
                 totals.add(total)
             read += len(body)
-            for row in body:
-                key = row.get("id")
-                if key is not None and key in seen:  # a record created meanwhile pushed this one a page on
+            for row in self.records_of(body, f"{what} page {page}", "id"):
+                key = row["id"]
+                if seen.get(key) == row:  # a record created meanwhile pushed this one a page on
                     continue
-                seen.add(key)
+                seen.setdefault(key, row)  # one id with two contents: both go on, and the plan reports it
                 rows.append(row)
             if not body:
                 break
@@ -169,7 +169,9 @@ class _AppsApi(Connector):
             elif len(body) < (_int_header(response, "Per-Page") or per):
                 break
             page += 1
-        consistent = not totals or (len(totals) == 1 and len(rows) == next(iter(totals)))
+        # every item the listing counted was read (skipped and repeated ones included): a record that a
+        # change elsewhere shifted out of sight leaves ``read`` short of the Total, or changes the Total
+        consistent = not totals or (len(totals) == 1 and read == next(iter(totals)))
         return rows, consistent
 
     # --- the write model ------------------------------------------------------------------------

@@ -42,6 +42,8 @@ class Connector(ABC):
     #: True where an update is a replace (Callsavvy contacts: create the new, delete the old); a replace an
     #: earlier run left half done is finished by the planner, never taken for a duplicate or a delete
     replaces: ClassVar[bool] = False
+    #: writes sent between two checkpoints of a run (Callyzer: one full bulksave)
+    write_chunk: int = 25
 
     def __init__(
         self,
@@ -98,6 +100,21 @@ class Connector(ABC):
         """Provider rules beyond the mapping's (checked before sending)."""
         return []
 
+    def records_of(self, items: list[Any], where: str, id_key: str | None = None) -> list[dict[str, Any]]:
+        """The records of a listing page. An item that is no object (a string, a number, null), or that
+        lacks the provider's id under ``id_key`` (missing, blank, or an object, a list, a boolean), cannot
+        be linked, updated or deleted: it is skipped and reported in :attr:`fetch_warnings`, so one bad
+        item never costs the whole listing and never vanishes without a word."""
+        out: list[dict[str, Any]] = []
+        for position, item in enumerate(items, start=1):
+            if not isinstance(item, dict):
+                self.fetch_warnings.append(f"{where}: item {position} is not a record ({_shown(item)}); skipped")
+            elif id_key is not None and not usable_id(item.get(id_key)):
+                self.fetch_warnings.append(f"{where}: item {position} has no usable {id_key} ({_shown(item)}); skipped")
+            else:
+                out.append(item)
+        return out
+
     def expected_calls(self, actions: list[Action]) -> int:
         """Write calls these actions take (the progress bar's total and ETA)."""
         return len(actions)
@@ -111,3 +128,16 @@ class Connector(ABC):
     def path(self, name: str, default: str) -> str:
         """An endpoint path the docs do not spell out: overridable from the config (systems.X.paths)."""
         return self.cfg.paths.get(name, default)
+
+
+def usable_id(value: Any) -> bool:
+    """A provider id: a non-blank string or an integer."""
+    if isinstance(value, str):
+        return bool(value.strip())
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shown(item: Any, limit: int = 80) -> str:
+    """An item, short enough for a warning line."""
+    text = repr(item)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

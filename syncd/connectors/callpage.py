@@ -159,17 +159,30 @@ def parse_time(value: Any, zone: tzinfo) -> int | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return int(value)
+        return _in_range(value)
     text = str(value).strip()
     if text.isdigit():
-        return int(text)
+        return _in_range(int(text))
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
-    return int(parsed.timestamp())
+    try:
+        return int(parsed.timestamp())
+    except (OverflowError, ValueError):  # year 1 in a zone east of UTC
+        return None
+
+
+def _in_range(seconds: float) -> int | None:
+    """Unix seconds a datetime can hold (years 1970..9999); None for anything else (1e12, NaN, -5)."""
+    try:
+        ts = int(seconds)
+        datetime.fromtimestamp(ts, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+    return ts if ts >= 0 else None
 
 
 def iso(ts: int) -> str:
@@ -230,21 +243,21 @@ class CallPageLeads(Connector):
         limit = self.cfg.page_size or DEFAULT_PAGE_SIZE
         check = check_envelope(self.name, endpoint)
         items: list[JsonDict] = []
-        seen: set[str] = set()
+        seen: dict[str, JsonDict] = {}
         offset = 0
         while True:
             params = {"date_from": date_from, "date_to": date_to, "limit": limit, "offset": offset}
             _, body = await self.http.request("GET", endpoint, params=params, check=check)
             page: list[Any] = body["data"]
             count = _count(body) or 0
-            for item in page:
-                data = item.get("data") if isinstance(item, dict) and isinstance(item.get("data"), dict) else item
-                if not isinstance(data, dict):
-                    raise ProviderError(self.name, f"{endpoint} offset {offset}: a call is not an object")
+            for item in self.records_of(page, f"{endpoint} offset {offset}"):
+                data = item["data"] if isinstance(item.get("data"), dict) else item
                 call_id = str(data.get("id") if data.get("id") is not None else item.get("id"))
-                if call_id in seen:  # the listing shifted under us: the same call twice
-                    continue
-                seen.add(call_id)
+                if call_id in seen:
+                    if seen[call_id] == data:  # the listing shifted under us: the same call twice
+                        continue
+                    self.fetch_warnings.append(f"call {call_id} is listed twice with different content; both read")
+                seen.setdefault(call_id, data)
                 items.append(data)
             offset += len(page)
             if offset >= count:

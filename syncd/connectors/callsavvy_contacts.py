@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 
 from syncd.connectors.base import Connector, WriteResult
-from syncd.connectors.callsavvy_leads import check_envelope
+from syncd.connectors.callsavvy_leads import check_envelope, email_problems
 from syncd.connectors.errors import AuthError, ProviderError, Rejected, Unreachable
 from syncd.engine.model import Action
 from syncd.mapping.apply import Mapper
@@ -23,6 +23,7 @@ _FIELDS = ("name", "email", "phone")
 class CallsavvyContacts(Connector):
     kind = "callsavvy"
     replaces = True
+    write_chunk = BULK_MAX  # new contacts of a chunk go out in one createBulkContact
 
     def auth_headers(self, secrets: dict[str, str]) -> dict[str, str]:
         return {"Public-Key": secrets["public_key"], "Private-Key": secrets["private_key"]}
@@ -49,15 +50,18 @@ class CallsavvyContacts(Connector):
     async def fetch(self) -> list[dict[str, Any]]:
         group = await self.group_id()
         data = await self.call("getContacts", {"group_id": group} if group else {})
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        if not isinstance(data, list):
             raise ProviderError(self.name, "getContacts: data is not a list of contacts")
-        return data
+        return self.records_of(data, "getContacts", "contact_id")
 
     def simulate(self, current: dict[str, Any] | None, payload: dict[str, Any]) -> dict[str, Any]:
         # a replace is a new contact holding exactly what was sent
         out = {k: payload.get(k) or "" for k in _FIELDS}
         out["group_id"] = (current or payload).get("group_id") or ""
         return out
+
+    def validate(self, payload: dict[str, Any]) -> list[str]:
+        return email_problems(payload)
 
     async def _body(self, action: Action, mapper: Mapper) -> dict[str, Any]:
         payload = mapper.to_provider(action.desired)

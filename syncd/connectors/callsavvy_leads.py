@@ -7,6 +7,7 @@ run as three concurrent queues: together they use the global allowance, not one 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import httpx
@@ -19,6 +20,17 @@ from syncd.mapping.apply import Mapper
 _WRITE_KEYS = (
     "name", "email", "phone", "status", "priority", "summary", "organization", "location", "source", "worth", "notes",
 )  # fmt: skip
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def email_problems(payload: dict[str, Any]) -> list[str]:
+    """Callsavvy refuses an e-mail that is not a@b.c (createLead, createContact): found before sending."""
+    email = payload.get("email")
+    if isinstance(email, str) and email.strip() and not _EMAIL.match(email.strip()):
+        return [f"email: {email!r} is not an e-mail address Callsavvy accepts"]
+    return []
 
 
 def check_envelope(system: str, resource: str) -> Any:
@@ -45,9 +57,9 @@ class CallsavvyLeads(Connector):
 
     async def fetch(self) -> list[dict[str, Any]]:
         data = await self.call("getLeads", {})
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        if not isinstance(data, list):
             raise ProviderError(self.name, "getLeads: data is not a list of leads")
-        return data
+        return self.records_of(data, "getLeads", "lead_id")
 
     def simulate(self, current: dict[str, Any] | None, payload: dict[str, Any]) -> dict[str, Any]:
         # updateLead replaces the whole lead; getLeads then shows the priority under "priorty"
@@ -56,6 +68,9 @@ class CallsavvyLeads(Connector):
         if current is not None:
             out["lead_id"] = current.get("lead_id")
         return out
+
+    def validate(self, payload: dict[str, Any]) -> list[str]:
+        return email_problems(payload)
 
     @staticmethod
     def body(payload: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ DETAIL_KEYS = (
     "first_name", "last_name", "email", "company_name", "address1", "address2", "city", "state", "country", "zip",
     "source", "description", "price",
 )  # fmt: skip
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: 400s Callyzer has been seen to answer with a raw database error that succeeds on retry
 _TRANSIENT_400 = re.compile(r"sql|database|deadlock|could not execute|connection", re.IGNORECASE)
 _EMPLOYEE = re.compile(r"\(\+?([\d-]+)\)")
@@ -62,7 +63,7 @@ class Callyzer(Connector):
 
     async def fetch(self) -> list[dict[str, Any]]:
         leads: list[dict[str, Any]] = []
-        page = 1
+        page, read = 1, 0
         while True:
             _, body = await self.http.request(
                 "POST",
@@ -73,13 +74,14 @@ class Callyzer(Connector):
             result = body.get("result")
             if result is None:
                 break
-            if not isinstance(result, list) or not all(isinstance(r, dict) for r in result):
+            if not isinstance(result, list):
                 raise ProviderError(self.name, f"/lead/get page {page}: result is not a list of leads")
-            leads.extend(result)
+            leads.extend(self.records_of(result, f"/lead/get page {page}", "id"))
+            read += len(result)  # a skipped item still counts against total_records
             total = body.get("total_records")
             if not isinstance(total, int):
                 raise ProviderError(self.name, f"/lead/get page {page}: total_records missing")
-            if len(leads) >= total or len(result) < PAGE_SIZE:
+            if read >= total or len(result) < PAGE_SIZE:
                 break
             page += 1
         return leads
@@ -109,6 +111,13 @@ class Callyzer(Connector):
         if not canonical.is_blank(status):
             out.setdefault("status", {})["lead_status"] = status
         return out
+
+    def validate(self, payload: dict[str, Any]) -> list[str]:
+        """bulksave refuses an e-mail that is not a@b.c (the mapping checks its length): found before sending."""
+        email = (payload.get("details") or {}).get("email")
+        if isinstance(email, str) and email.strip() and not _EMAIL.match(email.strip()):
+            return [f"email: {email!r} is not an e-mail address Callyzer accepts"]
+        return []
 
     # --- writes ---------------------------------------------------------------------------------
     def _assignment(self, current: dict[str, Any] | None) -> dict[str, Any]:
@@ -156,6 +165,10 @@ class Callyzer(Connector):
                 batches.append([item])
                 keys.append(set(numbers))
         return batches
+
+    @property
+    def write_chunk(self) -> int:  # type: ignore[override]
+        return self.cfg.bulk_size
 
     def expected_calls(self, actions: list[Action]) -> int:
         return -(-len(actions) // self.cfg.bulk_size)

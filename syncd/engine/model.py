@@ -12,7 +12,7 @@ from syncd.canonical import Canon, Value
 ActionKind = Literal["create", "update", "merge", "delete", "fallback"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     """One provider record as fetched, with its canonical values."""
 
@@ -32,7 +32,7 @@ class Fetched:
     incremental: bool = False  # a cursor-read source (CallPage): an unlisted record is simply unchanged
 
 
-@dataclass
+@dataclass(slots=True)
 class LinkState:
     system: str
     remote_id: str
@@ -40,7 +40,7 @@ class LinkState:
     gone: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class EntityState:
     id: str
     links: dict[str, LinkState] = field(default_factory=dict)
@@ -112,7 +112,7 @@ class Action:
     problems: list[str] = field(default_factory=list)  # found before sending: recorded as failures
 
 
-@dataclass
+@dataclass(slots=True)
 class LinkUpdate:
     """The state a link takes after the run; ``action`` is the write it depends on (None: none)."""
 

@@ -58,29 +58,53 @@ def plan(
     and its missing old record is not taken for a delete."""
     out = Plan(job)
     replacing = replacing or {}
-    by_remote = {(system, link.remote_id): eid for eid, ent in entities.items() for system, link in ent.links.items()}
-    present: dict[str, dict[str, Record]] = defaultdict(dict)
+    # who holds each remote id, per system (the last entity listed wins, as a dict of pairs would)
+    by_remote: dict[str, dict[str, str]] = {}
+    for eid, ent in entities.items():
+        for system, link in ent.links.items():
+            owners = by_remote.get(system)
+            if owners is None:
+                owners = by_remote[system] = {}
+            owners[link.remote_id] = eid
+    # the records of linked people, per system (in the listings' order) and entity
+    present: dict[str, dict[str, Record]] = {}
     unlinked: list[Record] = []
     for system, result in fetched.items():
-        seen: set[str] = set()
+        owners = by_remote.get(system, {})
+        mine: dict[str, Record] = {}
+        seen: set[str] = set()  # the unlinked ids; a linked id repeats exactly when its owner has it already
         for rec in result.records:
-            if rec.remote_id in seen:
+            remote_id = rec.remote_id
+            owner = owners.get(remote_id)
+            if owner is None:
+                duplicate = remote_id in seen
+                seen.add(remote_id)
+            else:
+                duplicate = owner in mine
+            if duplicate:
                 out.problems.append(
-                    Problem(system, rec.remote_id, label(rec.values), "the listing holds this id twice", "unreadable")
+                    Problem(system, remote_id, label(rec.values), "the listing holds this id twice", "unreadable")
                 )
                 continue
-            seen.add(rec.remote_id)
-            owner = by_remote.get((system, rec.remote_id))
             if owner is None:
                 unlinked.append(rec)
             else:
-                present[owner][system] = rec
+                mine[owner] = rec
+        present[system] = mine
+    del by_remote
 
     arrivals = _match(out, entities, present, unlinked, policies, new_id, replacing)
     planner = _EntityPlanner(out, roles, policies, fetched, replacing, new_id)
     planner.resolutions = resolutions or {}
-    for eid in sorted(set(entities) | set(arrivals)):
-        planner.entity(eid, entities.get(eid), present.get(eid, {}), arrivals.get(eid, {}))
+    quiet = planner.quiet_check(present)
+    listed = list(present.items())
+    for eid in sorted(entities.keys() | arrivals.keys()) if arrivals else sorted(entities):
+        state = entities.get(eid)
+        came = arrivals.get(eid)
+        if came is None and state is not None and quiet(eid, state):
+            continue
+        mine = {system: rec for system, recs in listed if (rec := recs.get(eid)) is not None}
+        planner.entity(eid, state, mine, came or {})
     out.guard = _delete_guard(out, entities, policies)
     return out
 
@@ -107,7 +131,7 @@ def _match(
         keys: set[str] = {"entity:" + eid}
         for system, link in live.items():
             keys |= match.keys(link.synced, policies.match_on)
-            rec = present.get(eid, {}).get(system)
+            rec = present.get(system, {}).get(eid)
             if rec is not None:
                 keys |= match.keys(rec.values, policies.match_on)
         entity_keys[eid] = keys
@@ -176,6 +200,70 @@ class _EntityPlanner:
         self.policies = policies
         self.fetched = fetched
         self.rank = {s: i for i, s in enumerate(policies.priority)}
+
+    # --- the fast path: a person nobody changed -------------------------------------------------
+    def quiet_check(self, present: dict[str, dict[str, Record]]) -> Callable[[str, EntityState], bool]:
+        """A check that plans a person in one pass when nothing about them can lead to a write, and
+        says whether it did: every link live and ranked, no replace pending, every record listed with
+        exactly the values last synced (clean ones), none missing from a complete listing, and a record
+        on every system that would otherwise get a create. Such a person gets, from ``entity``, exactly
+        one unchanged link update per listed record, in priority order, and nothing else; so that is
+        what this emits (sharing the record's values dict rather than copying it). Anything else returns
+        False and takes the full path."""
+        roles, fetched, replacing, links_out = self.roles, self.fetched, self.replacing, self.out.links
+        rank = self.rank
+        # per ranked system of the job: (its listed records by entity, listing complete, cursor-read, rank)
+        info = {
+            s: (present.get(s) or {}, s in fetched and fetched[s].complete, s in fetched and fetched[s].incremental,
+                rank[s])
+            for s in roles
+            if s in rank
+        }  # fmt: skip
+        must_live = [
+            s for s in self.policies.priority
+            if s in roles and roles[s].can_create and s in fetched and fetched[s].complete
+        ]  # fmt: skip
+
+        def by_rank(update: LinkUpdate) -> int:
+            return rank[update.system]
+
+        def quiet(eid: str, state: EntityState) -> bool:
+            links = state.links
+            if not links:
+                return False
+            updates = []
+            last = -1
+            ordered = True
+            for system, link in links.items():
+                meta = info.get(system)
+                if meta is None or link.gone or (replacing and (eid, system) in replacing):
+                    return False
+                recs, complete, incremental, position = meta
+                rec = recs.get(eid)
+                if rec is None:
+                    if complete:
+                        return False  # missing from a complete listing: the delete rules decide
+                    continue
+                synced = link.synced
+                if rec.values != synced:
+                    return False
+                # a cursor-read source shows its values over the synced ones: same content, synced's order
+                kept = synced if incremental else rec.values
+                if not _is_clean(kept):
+                    return False
+                if position < last:
+                    ordered = False
+                last = position
+                updates.append(LinkUpdate(eid, system, rec.remote_id, kept))
+            for system in must_live:
+                if system not in links:
+                    return False
+            if not ordered:
+                updates.sort(key=by_rank)
+            links_out.extend(updates)
+            return True
+
+        return quiet
 
     # --- one entity ----------------------------------------------------------------------------
     def entity(
@@ -536,3 +624,21 @@ def _first_nonblank(values: list[Canon]) -> Canon:
     for v in reversed(values):
         merged.update(v)
     return merged
+
+
+def _is_clean(values: Canon) -> bool:
+    """``canonical.clean(values) == values``, key order included, without building the copy: every value
+    a non-blank ``str``, or a non-empty list of non-blank ``str``."""
+    for value in values.values():
+        if type(value) is str:
+            if not value.strip():
+                return False
+        elif type(value) is list:
+            if not value:
+                return False
+            for item in value:
+                if type(item) is not str or not item.strip():
+                    return False
+        else:
+            return False
+    return True

@@ -23,6 +23,9 @@ from syncd.mapping.transforms import TRANSFORMS, Context, TransformError, join_n
 class Inbound:
     values: Canon
     problems: list[str] = field(default_factory=list)
+    #: canonical fields whose provider value could not be read (an object or a list where one value
+    #: belongs): absent from ``values``, but not known to be blank either
+    unreadable: set[str] = field(default_factory=set)
 
 
 class Mapper:
@@ -36,8 +39,12 @@ class Mapper:
 
     # --- identity and time ------------------------------------------------------------------
     def remote_id(self, raw: dict[str, Any]) -> str | None:
+        """The record's id as text; None when there is none (an object, a list or a boolean is no id)."""
         value = paths.get(raw, list(self.spec.id_path))
-        return None if value is None or value == "" else str(value)
+        if value is None or isinstance(value, dict | list | bool):
+            return None
+        text = str(value)
+        return text if text.strip() else None
 
     def entity_hint(self, raw: dict[str, Any]) -> str | None:
         if self.spec.entity_hint_path is None:
@@ -68,15 +75,30 @@ class Mapper:
     def to_canonical(self, raw: dict[str, Any]) -> Inbound:
         values: dict[str, Any] = {}
         problems: list[str] = []
+        unreadable: set[str] = set()
         for f in self.spec.fields:
             if not f.reads:
                 continue
             value = copy.deepcopy(f.constant) if f.constant is not None else paths.get(raw, list(f.steps))
+            many = any(name in canonical.LIST_FIELDS for name in f.canonical)
             if isinstance(value, dict):
                 problems.append(f"{f.path}: expected a value, got an object")
+                unreadable.update(f.canonical)
                 continue
-            if value is not None and not isinstance(value, str | list):
-                value = str(value) if not isinstance(value, bool) else str(value).lower()
+            if isinstance(value, list) and not many:
+                # a list where one value belongs (["a@x.com"] for an e-mail): which item is meant is a guess
+                problems.append(f"{f.path}: expected a value, got a list")
+                unreadable.update(f.canonical)
+                continue
+            if many and value is not None and not isinstance(value, list):
+                value = [value]  # "vip" for tags is the one tag "vip"
+            if isinstance(value, list):
+                items = [v for v in value if not isinstance(v, dict | list)]
+                if len(items) != len(value):
+                    problems.append(f"{f.path}: {len(value) - len(items)} item(s) are objects or lists, left out")
+                value = [_text(v) for v in items]
+            elif value is not None:
+                value = _text(value)
             for name in f.transforms:
                 try:
                     value = TRANSFORMS[name][0](value, self._ctx[id(f)])
@@ -91,7 +113,7 @@ class Mapper:
                 values[f.canonical[0]], values[f.canonical[1]] = first, last
             else:
                 values[f.canonical[0]] = value
-        return Inbound(canonical.clean(values), problems)
+        return Inbound(canonical.clean(values), problems, unreadable)
 
     # --- canonical → provider ---------------------------------------------------------------
     def to_provider(self, values: Canon, base: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -165,6 +187,13 @@ class Mapper:
             if all(canonical.is_blank(values.get(name)) for name in group):
                 problems.append(f"{where}: {self.spec.system} needs at least one of {', '.join(group)}")
         return problems
+
+
+def _text(value: Any) -> Any:
+    """A provider's scalar as canonical text: numbers as written, booleans as JSON spells them."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _is_e164(value: str, region: str) -> bool:

@@ -26,9 +26,14 @@ class Context:
     phone_format: str
 
 
+#: control characters left once whitespace is collapsed (NUL, BEL, ESC, DEL, C1): never part of a name or
+#: a note, and an ESC would reach a terminal through `syncd plan` or `syncd failures`
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _trim(value: Any, ctx: Context) -> Any:
     if isinstance(value, str):
-        return re.sub(r"\s+", " ", value).strip()
+        return _CONTROL.sub("", re.sub(r"\s+", " ", value)).strip()
     if isinstance(value, list):
         return [_trim(v, ctx) for v in value]
     return value

@@ -161,6 +161,9 @@ class AppsApiSim(SimBase):
     """
 
     name = "appsapi"
+    #: raw values (POST /_sim/raw) follow the stored records of every list's entries, or of one list's with
+    #: "list_entries:<id>" (campaign contacts alike), and count in the Total header
+    raw_listings = ("list_entries", "campaign_contacts")
 
     def __init__(
         self,
@@ -387,7 +390,7 @@ class AppsApiSim(SimBase):
         self._last_stamp = now
         return _iso(now)
 
-    def _paged(self, request: Request, rows: list[JsonDict]) -> Response:
+    def _paged(self, request: Request, rows: list[Any]) -> Response:
         per_raw = request.query_params.get("per")
         page_raw = request.query_params.get("page")
         per = self.default_per
@@ -566,7 +569,7 @@ class AppsApiSim(SimBase):
 
     async def _list_entries(self, request: Request) -> Response:
         lst = self._get_list(request.path_params["contact_list_id"])
-        return self._paged(request, sorted_by_id(self.entries[lst["id"]]))
+        return self._paged(request, sorted_by_id(self.entries[lst["id"]]) + self.raw_for("list_entries", lst["id"]))
 
     async def _create_entry(self, request: Request) -> Response:
         lst = self._get_list(request.path_params["contact_list_id"])
@@ -671,7 +674,8 @@ class AppsApiSim(SimBase):
 
     async def _list_campaign_contacts(self, request: Request) -> Response:
         camp = self._get_campaign(request.path_params["campaign_id"])
-        return self._paged(request, sorted_by_id(self.campaign_contacts[camp["id"]]))
+        rows = sorted_by_id(self.campaign_contacts[camp["id"]])
+        return self._paged(request, rows + self.raw_for("campaign_contacts", camp["id"]))
 
     async def _create_campaign_contact(self, request: Request) -> Response:
         camp = self._get_campaign(request.path_params["campaign_id"])

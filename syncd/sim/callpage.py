@@ -181,6 +181,7 @@ class CallPageSim(SimBase):
     """
 
     name = "callpage"
+    raw_listings = ("calls",)  # the calls history's items
 
     def __init__(
         self,
@@ -472,7 +473,8 @@ class CallPageSim(SimBase):
             query = self._parse_history_query(request)
         except ParamError as exc:
             return self.error_response(422, str(exc), "")
-        matching = [record for record in self._sorted() if _matches(record["spec"], query)]
+        matching = [record["item"] for record in self._sorted() if _matches(record["spec"], query)]
+        matching += self.raw_for("calls")  # injected raw values (POST /_sim/raw): unfiltered, last, counted
         start = query["offset"]
         page = matching[start : start + min(query["limit"], self.max_limit)]
         meta = {
@@ -480,7 +482,7 @@ class CallPageSim(SimBase):
             "limit": request.query_params.get("limit"),
             "count": len(matching),
         }
-        return self._json(request, envelope([record["item"] for record in page], meta))
+        return self._json(request, envelope(page, meta))
 
     def _parse_history_query(self, request: Request) -> JsonDict:
         params = request.query_params

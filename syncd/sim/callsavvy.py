@@ -168,6 +168,7 @@ class CallsavvySim(SimBase):
     """
 
     name = "callsavvy"
+    raw_listings = ("leads", "contacts")  # getLeads, getContacts
 
     def __init__(
         self,
@@ -285,7 +286,8 @@ class CallsavvySim(SimBase):
         status = text(body, "status")
         if status and status not in LEAD_STATUSES:
             raise ApiError(400, MSG_STATUS)
-        return [_listed_lead(lead) for lead in self.leads.values() if not status or lead["status"] == status]
+        listed = [_listed_lead(lead) for lead in self.leads.values() if not status or lead["status"] == status]
+        return listed + self.raw_for("leads")  # injected raw values (POST /_sim/raw), unfiltered
 
     async def _create_lead(self, body: dict[str, Any]) -> Any:
         lead = self._valid_lead(body)
@@ -318,7 +320,8 @@ class CallsavvySim(SimBase):
         group_id = text(body, "group_id")
         if group_id and group_id not in self.groups:
             raise ApiError(404, MSG_GROUP_NOT_FOUND)
-        return [dict(c) for c in self.contacts.values() if not group_id or c["group_id"] == group_id]
+        listed = [dict(c) for c in self.contacts.values() if not group_id or c["group_id"] == group_id]
+        return listed + self.raw_for("contacts")  # injected raw values (POST /_sim/raw), unfiltered
 
     async def _get_contact_groups(self, body: dict[str, Any]) -> Any:
         return [dict(group) for group in self.groups.values()]

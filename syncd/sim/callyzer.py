@@ -466,6 +466,7 @@ class CallyzerSim(SimBase):
     """
 
     name = "callyzer"
+    raw_listings = ("leads",)  # /lead/get
 
     def __init__(
         self,
@@ -836,7 +837,8 @@ class CallyzerSim(SimBase):
             and _same_name(body.get("first_name"), lead.details["first_name"])
             and _same_name(body.get("last_name"), lead.details["last_name"])
         ]
-        return self._page([lead.shaped() for lead in leads], page_no, page_size)
+        # injected raw values (POST /_sim/raw) follow the stored leads, paged and counted like them
+        return self._page([lead.shaped() for lead in leads] + self.raw_for("leads"), page_no, page_size)
 
     @staticmethod
     def _paging(params: Mapping[str, Any], page_size_message: str) -> tuple[int, int]:

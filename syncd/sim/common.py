@@ -16,7 +16,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -128,6 +128,9 @@ class SimBase:
     """
 
     name = "sim"
+    #: the listings that raw values can be injected into (``POST /_sim/raw``); the first is the default.
+    #: A name may be scoped with ``:<key>`` (``list_entries:2``: the entries of list 2 only).
+    raw_listings: ClassVar[tuple[str, ...]] = ("records",)
 
     def __init__(self, speed: float = 1.0) -> None:
         if speed <= 0:
@@ -137,6 +140,31 @@ class SimBase:
         self.faults: list[Fault] = []
         self.rate_limit_enabled = True
         self._id_counter = 0
+        #: injected JSON values by listing, appended verbatim to that listing's answers (see raw_for)
+        self.raw: dict[str, list[Any]] = {}
+
+    # --- raw records: malformed provider data on the real HTTP path --------------------------
+    @property
+    def raw_records(self) -> list[Any]:
+        """The values injected into the default listing (``raw_listings[0]``), in order."""
+        return self.raw.setdefault(self.raw_listings[0], [])
+
+    def raw_for(self, listing: str, scope: Any = None) -> list[Any]:
+        """What a listing answer appends after the simulator's own records: the values injected into
+        ``listing`` and then those injected into ``listing:scope``. They are served exactly as posted
+        (any JSON value: an object of any shape, a string, a number, null), whatever the request's
+        filters, and counted in the listing's totals, so paging covers them like any other record."""
+        out = list(self.raw.get(listing, []))
+        if scope is not None:
+            out.extend(self.raw.get(f"{listing}:{scope}", []))
+        return out
+
+    def add_raw(self, values: list[Any], listing: str | None = None) -> str:
+        name = listing or self.raw_listings[0]
+        if name.split(":", 1)[0] not in self.raw_listings:
+            raise ValueError(f"unknown listing {name!r}; one of {', '.join(self.raw_listings)} (optionally name:key)")
+        self.raw.setdefault(name, []).extend(values)
+        return name
 
     # --- hooks for subclasses -------------------------------------------------------------
     def error_response(self, status: int, message: str, endpoint: str) -> Response:
@@ -288,6 +316,28 @@ class SimBase:
             except (TypeError, ValueError) as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
 
+        async def raw(request: Request) -> Response:
+            """POST a JSON array (the default listing) or {"listing": name, "records": [...]}; GET lists
+            what is injected; DELETE clears every listing."""
+            if request.method == "DELETE":
+                self.raw.clear()
+                return JSONResponse({"ok": True})
+            if request.method == "GET":
+                return JSONResponse(self.raw)
+            try:
+                body = await read_json(request)
+                listing = None
+                if isinstance(body, dict):
+                    if set(body) - {"listing", "records"} or not isinstance(body.get("listing", ""), str):
+                        raise ValueError('give a JSON array, or {"listing": name, "records": [...]}')
+                    listing, body = body.get("listing"), body.get("records")
+                if not isinstance(body, list):
+                    raise ValueError("records must be a JSON array (of any JSON values)")
+                name = self.add_raw(body, listing)
+            except ValueError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            return JSONResponse({"ok": True, "listing": name, "pending": len(self.raw[name])})
+
         async def settings(request: Request) -> Response:
             if request.method == "POST":
                 body = await request.json()
@@ -302,6 +352,7 @@ class SimBase:
             Route("/_sim/records", records, methods=["GET", "POST", "DELETE"]),
             Route("/_sim/records/{record_id:path}", record, methods=["PATCH", "DELETE"]),
             Route("/_sim/settings", settings, methods=["GET", "POST"]),
+            Route("/_sim/raw", raw, methods=["GET", "POST", "DELETE"]),
         ]
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from syncd.canonical import Canon
-from syncd.engine.model import Action, EntityState, LinkState, Plan
+from syncd.engine.model import Action, EntityState, LinkState, LinkUpdate, Plan
 from syncd.state.models import (
     SCHEMA_VERSION,
     Change,
@@ -138,18 +138,22 @@ class Store:
         recovered: Iterable[int] = (),
         uncertain: set[int] | None = None,
         held_back: set[int] | None = None,
+        only: set[str] | None = None,
+        final: bool = True,
     ) -> list[str]:
         """Applies a run's results in one transaction. ``outcomes``: id(action) → (ok, remote id, error).
-        Returns problems found while recording (e.g. a provider merged two people's records)."""
+
+        ``only``: record just these entities (a checkpoint during a long run: their writes are all done);
+        ``final``: also settle what belongs to the whole run (failures, dropped entities, the journal rows
+        of earlier runs). Returns problems found while recording (e.g. a provider merged two people)."""
         job = plan.job
         problems: list[str] = []
-        with Session(self.engine) as session:
-            links = {(lk.entity_id, lk.system): lk for lk in session.exec(select(Link).where(Link.job == job))}
-            by_remote = {(lk.system, lk.remote_id): lk for lk in links.values()}
-            entities = set(session.exec(select(Entity.id).where(Entity.job == job)))
-            updates_by_entity = defaultdict(list)
-            for upd in plan.links:
+        updates_by_entity: dict[str, list[LinkUpdate]] = defaultdict(list)
+        for upd in plan.links:
+            if only is None or upd.entity_id in only:
                 updates_by_entity[upd.entity_id].append(upd)
+        with Session(self.engine) as session:
+            links, by_remote, entities = self._load_for(session, job, updates_by_entity, outcomes)
             for eid, updates in updates_by_entity.items():
                 failed = any(u.action is not None and not outcomes.get(id(u.action), (False,))[0] for u in updates)
                 for upd in updates:
@@ -186,18 +190,10 @@ class Store:
                     row.updated_at = now()
                     by_remote[(upd.system, remote_id)] = row
                     session.add(row)
-            for eid in plan.dropped_entities:
-                ent = session.get(Entity, eid)
-                if ent is not None and ent.deleted_at is None:
-                    ent.deleted_at = now()
-                    session.add(ent)
-            for journal_id in recovered:  # an earlier run's unfinished writes: this run has looked at them
-                entry = session.get(Journal, journal_id)
-                if entry is not None and entry.state == "pending":
-                    entry.state = "recovered"
-                    entry.finished_at = now()
-                    session.add(entry)
+            mine = {id(a) for a in plan.actions if only is None or a.entity_id in only}
             for key, journal_id in journal_ids.items():
+                if key not in mine:
+                    continue
                 ok, remote_id, _ = outcomes.get(key, (False, None, None))
                 entry = session.get(Journal, journal_id)
                 if entry is not None:
@@ -205,9 +201,53 @@ class Store:
                     entry.remote_id = remote_id or entry.remote_id
                     entry.finished_at = now()
                     session.add(entry)
-            self._failures(session, run_id, plan, outcomes, complete_systems, held_back or set())
+            if final:
+                for eid in plan.dropped_entities:
+                    ent = session.get(Entity, eid)
+                    if ent is not None and ent.deleted_at is None:
+                        ent.deleted_at = now()
+                        session.add(ent)
+                for journal_id in recovered:  # an earlier run's unfinished writes: this run has looked at them
+                    entry = session.get(Journal, journal_id)
+                    if entry is not None and entry.state == "pending":
+                        entry.state = "recovered"
+                        entry.finished_at = now()
+                        session.add(entry)
+                self._failures(session, run_id, plan, outcomes, complete_systems, held_back or set())
             session.commit()
         return problems
+
+    @staticmethod
+    def _load_for(
+        session: Session,
+        job: str,
+        updates_by_entity: dict[str, list[LinkUpdate]],
+        outcomes: dict[int, tuple[bool, str | None, str | None]],
+    ) -> tuple[dict[tuple[str, str], Link], dict[tuple[str, str], Link], set[str]]:
+        """Only the rows this recording touches: the entities' links and whoever holds their remote ids."""
+        eids = list(updates_by_entity)
+        remote: dict[str, set[str]] = defaultdict(set)
+        for updates in updates_by_entity.values():
+            for upd in updates:
+                rid = upd.remote_id
+                if upd.action is not None:
+                    rid = outcomes.get(id(upd.action), (False, None, None))[1] or rid
+                if rid is not None:
+                    remote[upd.system].add(rid)
+        rows: dict[int, Link] = {}
+        entities: set[str] = set()
+        for part in _chunks(eids):
+            for lk in session.exec(select(Link).where(Link.job == job, Link.entity_id.in_(part))):  # type: ignore[attr-defined]
+                rows[id(lk)] = lk
+            entities.update(session.exec(select(Entity.id).where(Entity.job == job, Entity.id.in_(part))))  # type: ignore[attr-defined]
+        for system, rids in remote.items():
+            for part in _chunks(sorted(rids)):
+                query = select(Link).where(Link.job == job, Link.system == system, Link.remote_id.in_(part))  # type: ignore[attr-defined]
+                for lk in session.exec(query):
+                    rows[id(lk)] = lk
+        links = {(lk.entity_id, lk.system): lk for lk in rows.values()}
+        by_remote = {(lk.system, lk.remote_id): lk for lk in rows.values()}
+        return links, by_remote, entities
 
     @staticmethod
     def _changes(session: Session, run_id: str, job: str, action: Action) -> None:
@@ -450,6 +490,11 @@ class Store:
 
 def synced_of(link: Link) -> Canon:
     return dict(json.loads(link.synced))
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    """SQL IN lists of a size every database takes."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,0 +1,781 @@
+"""syncd performance benchmark (issue #6): API calls against their minimum, wall time against the rate-limit
+floor, 429s, local CPU of map + match + plan, peak RSS. A script run by hand that prints figures; not a test.
+
+    python bench/benchmark.py                                  # 1k and 10k people, --speed 200
+    python bench/benchmark.py --sizes 1000 10000 100000 --speed 200
+    python bench/benchmark.py --local-only --entities 1000000  # the planner alone, no network
+
+Network mode. The real sandbox (``Sandbox(speed, all_systems=True)``: the four strict simulators served
+from a child process) and the real ``JobRun`` with a real SQLite ``Store`` in a temporary directory run the
+``leads`` job: CallPage call-backs (a read-only, cursor-read source) → Callyzer ↔ Callsavvy leads ↔ an
+Apps API custom list. It is the job that spans every system and every write style syncd has: Callyzer's
+bulksave (100 leads a call), Callsavvy's one-call-per-lead writes on three endpoint windows, the Apps
+API's one call per record, and CallPage's paged, cursor-read history. The simulators are seeded through
+their admin API (``/_sim/records``: free, not counted), then three phases run in one process with one
+``JobRun`` (as ``syncd run``, the daemon, does):
+
+* initial: nothing linked yet; every person ends up on Callyzer, Callsavvy and the Apps API list;
+* steady: 1% of the people edited on one random system each, through the admin API;
+* quiet: nothing changed.
+
+For each phase and system it prints the calls the simulator served (from ``/_sim/stats`` before/after)
+against the minimum computed from first principles (below), the rate-limit floor, and the 429s served.
+Local CPU (``time.process_time``) is measured by wrapping ``JobRun._map``, the planner and its matcher,
+and the ``Store`` methods in this process only: nothing in syncd is edited for it.
+
+Minimum calls, from the providers' rules and the seeded data (not from syncd's plan):
+
+* Callyzer: fetch ceil(leads / 100) pages (1 when empty); writes ceil(leads to write / 100) bulksaves;
+* Callsavvy: fetch 1 getLeads; writes 1 per lead (createLead / updateLead / deleteLead);
+* Apps API: fetch ceil(entries / 999) pages (1 when empty); writes 1 per entry;
+* CallPage: fetch ceil(calls in the window / 50) (the server caps ``limit`` at 50; 1 when empty); no writes.
+
+Which records must be written is derived from the seed (see ``expected_writes``): a person missing from a
+system is created there; in the first run a person's unlinked records meet under the job's
+``existing_lead`` policy (update_blank_only, tags append), so a Callyzer lead takes the tag of a Callsavvy
+or CallPage record of the same person, and a Callsavvy lead takes a CallPage call-back's ``source``; later
+an edited field reaches every other system that maps it.
+
+Floors. A system's floor is its minimum calls × its documented interval ÷ speed (Callyzer 2 s, Callsavvy
+0.6 s global with 1.2 s per endpoint, Apps API 1 s, CallPage 1 s). The run's floor (the issue's) is the
+slowest system's, since systems run in parallel. syncd fetches every system before it plans and writes,
+so a second, tighter floor is printed too: the slowest fetch plus the slowest write. The client adds
+``rate.jitter`` seconds to every interval (against network jitter); that allowance is shown separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import gc
+import math
+import os
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from syncd.config.schema import DEFAULT_INTERVALS  # noqa: E402
+
+SYSTEMS = ("callyzer", "callsavvy", "appsapi", "callpage")
+WRITABLE = ("callyzer", "callsavvy", "appsapi")
+CALLYZER_PAGE, CALLYZER_BULK, APPSAPI_PER, CALLPAGE_CAP = 100, 100, 999, 50
+CALLPAGE_OVERLAP = 300  # the sandbox config's overlap_seconds (real seconds: the cursor is a timestamp)
+
+FIRST = ["Aarav", "Priya", "Rohan", "Ananya", "Vikram", "Meera", "Arjun", "Kavya", "Rahul", "Sneha", "Karan",
+         "Divya", "Nikhil", "Pooja", "Siddharth", "Isha", "Aditya", "Neha", "Varun", "Tanvi"]  # fmt: skip
+LAST = ["Sharma", "Patel", "Iyer", "Reddy", "Gupta", "Nair", "Singh", "Mehta", "Joshi", "Kapoor", "Rao", "Das"]
+COMPANIES = ["Acme Traders", "Zenith Labs", "Sunrise Realty", "Bluewave Tech", "Orbit Logistics"]
+STATUSES = ["Potential", "Qualified", "Interested", "Converted", "Not Interested", "Bad Fit"]
+CZ_STATUS = {"Potential": "NewInquiry", "Qualified": "Positive", "Interested": "Interested",
+             "Converted": "Converted", "Not Interested": "Not Interested", "Bad Fit": "Negative"}  # fmt: skip
+#: where people live before the first sync (shares of N); CallPage call-backs come on top
+PLACES: list[tuple[frozenset[str], float]] = [
+    (frozenset({"callyzer"}), 0.30),
+    (frozenset({"callsavvy"}), 0.25),
+    (frozenset({"appsapi"}), 0.10),
+    (frozenset({"callyzer", "callsavvy"}), 0.15),
+    (frozenset({"callyzer", "appsapi"}), 0.08),
+    (frozenset({"callsavvy", "appsapi"}), 0.05),
+    (frozenset({"callyzer", "callsavvy", "appsapi"}), 0.05),
+]
+CALLPAGE_NEW = 0.02  # people known only from a CallPage call-back
+CALLPAGE_KNOWN = 0.02  # people elsewhere who also left a call-back
+CALLPAGE_TWICE = 0.3  # of the callers, who called twice
+#: the edits of the steady phase: system → (field edited, systems the change must reach)
+EDITS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
+    "callyzer": [("company", ("callsavvy",)), ("last_name", ("callsavvy", "appsapi"))],
+    "callsavvy": [("status", ("callyzer",)), ("company", ("callyzer",))],
+    "appsapi": [("last_name", ("callyzer", "callsavvy")), ("email", ("callyzer", "callsavvy"))],
+}
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+# --- the people ---------------------------------------------------------------------------------------
+@dataclass
+class Person:
+    i: int
+    first: str
+    last: str
+    national: str  # ten digits; the E.164 number is +91 and these
+    email: str
+    company: str
+    status: str
+    systems: set[str]
+    calls: list[int] = field(default_factory=list)  # CallPage call-back times (unix seconds)
+
+    @property
+    def e164(self) -> str:
+        return f"+91{self.national}"
+
+
+def people(n: int, seed: int, now: int) -> list[Person]:
+    rng = random.Random(seed)
+    out: list[Person] = []
+    nationals = rng.sample(range(6_000_000_000, 9_999_999_999), n)
+    cut: list[tuple[float, frozenset[str]]] = []
+    total = 0.0
+    for where, share in PLACES:
+        total += share
+        cut.append((total, where))
+    for i in range(n):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        roll = rng.random() * (1 - CALLPAGE_NEW)
+        where = next((w for c, w in cut if roll < c), cut[-1][1])
+        p = Person(i, first, last, str(nationals[i]), f"{first}.{last}{i}@example.in".lower(),
+                   rng.choice(COMPANIES), rng.choice(STATUSES), set(where))  # fmt: skip
+        out.append(p)
+    callers = rng.sample(range(n), max(1, int(n * (CALLPAGE_NEW + CALLPAGE_KNOWN))))
+    fresh = set(callers[: max(1, int(n * CALLPAGE_NEW))])
+    for i in callers:
+        p = out[i]
+        if i in fresh:
+            p.systems = set()
+        p.systems.add("callpage")
+        # in the past 2..20 days, so the quiet runs' cursor window (the last 5 minutes) holds none of them
+        p.calls.append(now - rng.randrange(2 * 86400, 20 * 86400))
+        if rng.random() < CALLPAGE_TWICE:
+            p.calls.append(p.calls[0] + rng.randrange(60, 86400))
+    return out
+
+
+def seed_bodies(folks: list[Person]) -> dict[str, dict[str, Any]]:
+    callyzer, callsavvy, entries, calls = [], [], [], []
+    for p in folks:
+        n = p.national
+        if "callyzer" in p.systems:
+            callyzer.append({
+                "details": {"first_name": p.first, "last_name": p.last, "email": p.email, "company_name": p.company,
+                            "contact_numbers": [f"91-{n}"]},
+                "status": {"lead_status": CZ_STATUS[p.status]},
+            })  # fmt: skip
+        if "callsavvy" in p.systems:
+            callsavvy.append({
+                "name": f"{p.first} {p.last}", "email": p.email, "phone": f"+91 {n[:5]} {n[5:]}", "status": p.status,
+                "priority": "Warm", "summary": "Sample lead", "organization": p.company,
+            })  # fmt: skip
+        if "appsapi" in p.systems:
+            entries.append({"name": f"{p.first} {p.last}", "phone_number": f"+91{n}", "email": p.email})
+        for ts in p.calls:
+            calls.append({"to": p.e164, "name": f"{p.first} {p.last}", "email": p.email, "created_at": ts})
+    return {
+        "callyzer": {"leads": callyzer},
+        "callsavvy": {"leads": callsavvy},
+        "appsapi": {"contacts": {"2": entries}},
+        "callpage": {"calls": calls},
+    }
+
+
+def expected_writes_initial(folks: list[Person]) -> dict[str, Counter[str]]:
+    """Per system, the writes the first sync must make (by kind), from the seed and the job's policies."""
+    out: dict[str, Counter[str]] = {s: Counter() for s in WRITABLE}
+    for p in folks:
+        for system in WRITABLE:
+            if system not in p.systems:
+                out[system]["create"] += 1
+        if "callyzer" in p.systems and ({"callsavvy", "callpage"} & p.systems):
+            out["callyzer"]["merge"] += 1  # takes the Callsavvy or CallPage tag (lead_tags = append)
+        if "callsavvy" in p.systems and "callpage" in p.systems:
+            out["callsavvy"]["update"] += 1  # takes source "CallPage" (lead_details = update_blank_only)
+    return out
+
+
+# --- first principles -----------------------------------------------------------------------------------
+def minimum_calls(held: dict[str, int], window_calls: int, writes: dict[str, Counter[str]]) -> dict[str, dict[str, Any]]:
+    """Per system: the fewest fetch and write calls the providers' APIs allow."""
+
+    def pages(n: int, per: int) -> int:
+        return max(1, math.ceil(n / per))
+
+    cz = sum(writes["callyzer"].values())
+    return {
+        "callyzer": {"fetch": pages(held["callyzer"], CALLYZER_PAGE), "write": math.ceil(cz / CALLYZER_BULK),
+                     "by_endpoint": {}},
+        "callsavvy": {"fetch": 1, "write": sum(writes["callsavvy"].values()),
+                      "by_endpoint": dict(writes["callsavvy"])},
+        "appsapi": {"fetch": pages(held["appsapi"], APPSAPI_PER), "write": sum(writes["appsapi"].values()),
+                    "by_endpoint": {}},
+        "callpage": {"fetch": pages(window_calls, CALLPAGE_CAP), "write": 0, "by_endpoint": {}},
+    }  # fmt: skip
+
+
+def floors(minimum: dict[str, dict[str, Any]], speed: float, jitter: float) -> dict[str, dict[str, float]]:
+    """Per system: seconds the documented limits take for the fetch and for the writes, and the same with
+    the client's jitter allowance added to every call (what the client is configured to keep)."""
+    out = {}
+    for system, m in minimum.items():
+        interval, endpoint = DEFAULT_INTERVALS[system]
+        interval /= speed
+        if system == "callsavvy":
+            endpoint_iv = (endpoint or 0) / speed
+            counts = list(m["by_endpoint"].values()) or [0]
+            writes = m["write"]
+
+            def need(g: float, e: float, counts: list[int] = counts, writes: int = writes) -> float:
+                return max(max(counts) * e, writes * g)
+
+            fetch = m["fetch"] * interval
+            write = need(interval, endpoint_iv)
+            paced_write = need(interval + jitter, endpoint_iv + jitter)
+            paced_fetch = m["fetch"] * (interval + jitter)
+        else:
+            fetch, write = m["fetch"] * interval, m["write"] * interval
+            paced_fetch, paced_write = m["fetch"] * (interval + jitter), m["write"] * (interval + jitter)
+        out[system] = {"fetch": fetch, "write": write, "total": fetch + write,
+                       "paced_fetch": paced_fetch, "paced_write": paced_write}  # fmt: skip
+    return out
+
+
+# --- instrumentation (this process only) ------------------------------------------------------------------
+class Meter:
+    """CPU (process_time) and wall time spent in wrapped functions, by name."""
+
+    def __init__(self) -> None:
+        self.cpu: Counter[str] = Counter()
+        self.wall: Counter[str] = Counter()
+        self.count: Counter[str] = Counter()
+        self.marks: dict[str, float] = {}
+        self.depth = 0
+
+    def reset(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        meter = self
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            c, w = time.process_time(), time.perf_counter()
+            meter.marks.setdefault(name + ".first", w)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                meter.cpu[name] += time.process_time() - c
+                meter.wall[name] += time.perf_counter() - w
+                meter.count[name] += 1
+                meter.marks[name + ".last"] = time.perf_counter()
+
+        return wrapper
+
+    def wrap_async(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        meter = self
+
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            w = time.perf_counter()
+            meter.marks.setdefault(name + ".first", w)
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                meter.wall[name] += time.perf_counter() - w
+                meter.count[name] += 1
+                meter.marks[name + ".last"] = time.perf_counter()
+
+        return wrapper
+
+
+METER = Meter()
+STORE_METHODS = ("load_entities", "pending_journal", "journal", "record", "record_conflicts", "resolutions",
+                 "skipped", "begin_run", "finish_run", "get_cursor", "set_cursor", "linked_remote_ids")  # fmt: skip
+
+
+def instrument() -> None:
+    import syncd.engine.plan as plan_mod
+    import syncd.runner as runner_mod
+    from syncd.state.store import Store
+
+    runner_mod.JobRun._map = METER.wrap("map", runner_mod.JobRun._map)  # type: ignore[method-assign]
+    runner_mod.JobRun._apply = METER.wrap_async("apply", runner_mod.JobRun._apply)  # type: ignore[method-assign]
+    runner_mod.make_plan = METER.wrap("plan", runner_mod.make_plan)
+    plan_mod._match = METER.wrap("match", plan_mod._match)
+    for name in STORE_METHODS:
+        if hasattr(Store, name):
+            setattr(Store, name, METER.wrap("store." + name, getattr(Store, name)))
+
+
+# --- the network benchmark --------------------------------------------------------------------------------
+class Bench:
+    def __init__(self, box: Any, directory: Path, args: argparse.Namespace) -> None:
+        self.box = box
+        self.dir = directory
+        self.args = args
+
+    def admin(self, system: str) -> Any:
+        return self.box.admin(system)
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        return self.box.stats()
+
+    def held(self) -> dict[str, int]:
+        """What each system holds now (admin dump: free)."""
+        out = {}
+        with self.admin("callyzer") as c:
+            out["callyzer"] = len(c.get("/_sim/records").json()["leads"])
+        with self.admin("callsavvy") as c:
+            out["callsavvy"] = len(c.get("/_sim/records").json()["leads"])
+        with self.admin("appsapi") as c:
+            out["appsapi"] = len(c.get("/_sim/records").json()["contacts"].get("2", []))
+        with self.admin("callpage") as c:
+            out["callpage"] = len(c.get("/_sim/records").json()["calls"])
+        return out
+
+    def seed(self, bodies: dict[str, dict[str, Any]]) -> None:
+        for system, body in bodies.items():
+            with self.admin(system) as c:
+                c.delete("/_sim/records").raise_for_status()
+                c.post("/_sim/records", json=body, timeout=600).raise_for_status()
+
+    def index_by_phone(self) -> dict[str, dict[str, str]]:
+        """system → ten-digit national number → the record id the admin API edits."""
+        out: dict[str, dict[str, str]] = {}
+        with self.admin("callyzer") as c:
+            leads = c.get("/_sim/records").json()["leads"]
+            out["callyzer"] = {lead["details"]["contact_numbers"][0][-10:]: lead["id"] for lead in leads}
+        with self.admin("callsavvy") as c:
+            leads = c.get("/_sim/records").json()["leads"]
+            out["callsavvy"] = {"".join(ch for ch in lead["phone"] if ch.isdigit())[-10:]: lead["lead_id"]
+                                for lead in leads}  # fmt: skip
+        with self.admin("appsapi") as c:
+            rows = c.get("/_sim/records").json()["contacts"].get("2", [])
+            out["appsapi"] = {"".join(ch for ch in (r["phone_number"] or "") if ch.isdigit())[-10:]:
+                              f"contact_lists/2/contacts/{r['id']}" for r in rows}  # fmt: skip
+        return out
+
+    def edit(self, folks: list[Person], share: float, rng: random.Random) -> tuple[dict[str, Counter[str]], Counter[str]]:
+        """Edits ``share`` of the people, each on one random system, as a person in that system's UI would.
+        Returns the writes the next sync must make (per target system) and the edits made (per system)."""
+        index = self.index_by_phone()
+        chosen = rng.sample(folks, max(1, round(len(folks) * share)))
+        writes: dict[str, Counter[str]] = {s: Counter() for s in WRITABLE}
+        made: Counter[str] = Counter()
+        for p in chosen:
+            system = rng.choice(WRITABLE)
+            what, reaches = rng.choice(EDITS[system])
+            record_id = index[system][p.national]
+            if what == "company":
+                p.company = f"Nova Ventures {p.i}"
+            elif what == "last_name":
+                p.last = f"Verma{p.i % 97}"
+            elif what == "email":
+                p.email = f"{p.first}.{p.last}.new{p.i}@example.org".lower()
+            elif what == "status":
+                p.status = next(s for s in STATUSES if s != p.status)
+            patch: dict[str, Any]
+            if system == "callyzer":
+                key = {"company": "company_name", "last_name": "last_name"}[what]
+                patch = {"details": {key: getattr(p, "company" if what == "company" else "last")}}
+            elif system == "callsavvy":
+                patch = {"status": p.status} if what == "status" else {"organization": p.company}
+            else:
+                patch = {"name": f"{p.first} {p.last}"} if what == "last_name" else {"email": p.email}
+            with self.admin(system) as c:
+                r = c.patch(f"/_sim/records/{record_id}", json=patch)
+                r.raise_for_status()
+            made[system] += 1
+            for target in reaches:
+                writes[target]["update"] += 1
+        return writes, made
+
+    def window_calls(self, folks: list[Person], cursor: str | None) -> int:
+        """CallPage calls inside the next run's window: all of them on the first run, else those at or after
+        the stored cursor less the overlap."""
+        calls = [ts for p in folks for ts in p.calls]
+        if cursor is None:
+            return len(calls)
+        start = int(float(cursor)) - CALLPAGE_OVERLAP
+        return sum(1 for ts in calls if ts >= start)
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    served: dict[str, dict[str, Any]]
+    minimum: dict[str, dict[str, Any]]
+    floor: dict[str, dict[str, float]]
+    planned: dict[str, Counter[str]]
+    expected: dict[str, Counter[str]]
+    wall: float
+    marks: dict[str, float]
+    cpu: Counter[str]
+    wall_in: Counter[str]
+    count: Counter[str]
+    records: int
+    client_calls: dict[str, int]
+    client_429: dict[str, int]
+    status: str
+    problems: list[str]
+    load: tuple[float, float, float]
+
+
+def delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("requests", "writes", "rate_limited"):
+        out[key] = after.get(key, 0) - before.get(key, 0)
+    eps: Counter[str] = Counter(after.get("by_endpoint", {}))
+    eps.subtract(before.get("by_endpoint", {}))
+    out["by_endpoint"] = {k: v for k, v in eps.items() if v}
+    return out
+
+
+def split_calls(system: str, by_endpoint: dict[str, int]) -> tuple[int, int]:
+    """(fetch calls, write calls) from a simulator's per-endpoint counts."""
+    fetch = write = 0
+    for endpoint, n in by_endpoint.items():
+        reading = (
+            endpoint in ("/lead/get", "/getLeads", "/getContacts", "/getContactGroups", "/employee/get")
+            or endpoint.startswith("GET ")
+        )
+        if reading:
+            fetch += n
+        else:
+            write += n
+    return fetch, write
+
+
+async def run_phase(bench: Bench, job: Any, name: str, minimum: dict[str, dict[str, Any]],
+                    expected: dict[str, Counter[str]], folks_records: int, args: argparse.Namespace) -> PhaseResult:
+    before = bench.stats()
+    METER.reset()
+    gc.collect()
+    started = time.perf_counter()
+    report = await job.run()
+    wall = time.perf_counter() - started
+    after = bench.stats()
+    served = {s: delta(after[s], before[s]) for s in SYSTEMS}
+    planned: dict[str, Counter[str]] = {s: Counter() for s in SYSTEMS}
+    for action in report.plan.writes() if report.plan else []:
+        planned[action.system][action.kind] += 1
+    marks = {k: v - started for k, v in METER.marks.items()}
+    problems = list(report.errors) + [f"{f['system']} {f['action']} {f['who']}: {f['reason']}" for f in report.failed]
+    return PhaseResult(
+        name=name, served=served, minimum=minimum, floor=floors(minimum, args.speed, args.jitter),
+        planned=planned, expected=expected, wall=wall, marks=marks, cpu=Counter(METER.cpu),
+        wall_in=Counter(METER.wall), count=Counter(METER.count), records=sum(report.fetched.values()),
+        client_calls={s: v.get("calls", 0) for s, v in report.api.items()},
+        client_429={s: v.get("rate_limited", 0) for s, v in report.api.items()},
+        status=f"{report.status} (exit {report.exit_code})", problems=problems, load=os.getloadavg(),
+    )  # fmt: skip
+
+
+def print_phase(n: int, r: PhaseResult, args: argparse.Namespace) -> dict[str, Any]:
+    print(f"\n--- {n:,} people · {r.name} · {r.status} · load avg {r.load[0]:.1f} ---")
+    head = f"{'system':<10} {'fetch':>6} {'min':>5} {'write':>6} {'min':>5} {'planned':>8} {'model':>6} " \
+           f"{'calls':>6} {'min':>6} {'Δ%':>6} {'429':>4} {'floor s':>8} {'+jitter':>8}"  # fmt: skip
+    print(head)
+    print("-" * len(head))
+    total_calls = total_min = 0
+    exact = True
+    for system in SYSTEMS:
+        served = r.served[system]
+        fetch, write = split_calls(system, served["by_endpoint"])
+        m = r.minimum[system]
+        fl = r.floor[system]
+        calls, least = fetch + write, m["fetch"] + m["write"]
+        total_calls += calls
+        total_min += least
+        exact = exact and calls == least
+        pct = (calls - least) / least * 100 if least else 0.0
+        planned = sum(r.planned[system].values())
+        model = sum(r.expected.get(system, Counter()).values())
+        jit = fl["paced_fetch"] + fl["paced_write"] - fl["total"]
+        print(f"{system:<10} {fetch:>6} {m['fetch']:>5} {write:>6} {m['write']:>5} {planned:>8} {model:>6} "
+              f"{calls:>6} {least:>6} {pct:>+6.1f} {served['rate_limited']:>4} {fl['total']:>8.2f} {jit:>+8.2f}")  # fmt: skip
+    run_floor = max(f["total"] for f in r.floor.values())
+    slowest = max(r.floor, key=lambda s: r.floor[s]["total"])
+    phased = max(f["fetch"] for f in r.floor.values()) + max(f["write"] for f in r.floor.values())
+    paced = max(f["paced_fetch"] for f in r.floor.values()) + max(f["paced_write"] for f in r.floor.values())
+    m = r.marks
+    fetch_end = m.get("map.first", r.wall)
+    apply_wall = r.wall_in.get("apply", 0.0)
+    cpu = r.cpu
+    local = cpu["map"] + cpu["plan"]
+    store_cpu = sum(v for k, v in cpu.items() if k.startswith("store."))
+    store_wall = sum(v for k, v in r.wall_in.items() if k.startswith("store."))
+    recs = max(r.records, 1)
+    all429 = sum(s["rate_limited"] for s in r.served.values())
+    print(f"calls: {total_calls} made, {total_min} minimum ({(total_calls - total_min) / max(total_min, 1) * 100:+.1f}%)"
+          f"{'  = exactly the minimum' if exact else ''}; 429s served: {all429}")  # fmt: skip
+    print(f"wall {r.wall:.2f} s | floor {run_floor:.2f} s ({slowest}) → {r.wall / run_floor if run_floor else 0:.2f}× "
+          f"| fetch-then-write floor {phased:.2f} s → {r.wall / phased if phased else 0:.2f}× "
+          f"| with jitter {args.jitter * 1000:g} ms/call: {paced:.2f} s → {r.wall / paced if paced else 0:.2f}×")  # fmt: skip
+    print(f"  time line: fetch {fetch_end:.2f} s (floor {max(f['fetch'] for f in r.floor.values()):.2f}), "
+          f"apply {apply_wall:.2f} s (floor {max(f['write'] for f in r.floor.values()):.2f}), "
+          f"store {store_wall:.2f} s wall in all ({r.wall_in.get('store.record', 0):.2f} s in record, "
+          f"{r.count.get('store.record', 0)} calls)")  # fmt: skip
+    print(f"  local CPU: map {cpu['map']:.3f} s, match {cpu['match']:.3f} s, plan {cpu['plan'] - cpu['match']:.3f} s "
+          f"→ map+match+plan {local:.3f} s for {r.records:,} records = {local / recs * 1e6:.1f} µs/record "
+          f"= {recs / local if local else float('inf'):,.0f} records/s; store CPU {store_cpu:.3f} s")  # fmt: skip
+    for line in r.problems[:5]:
+        print(f"  ! {line}")
+    if len(r.problems) > 5:
+        print(f"  ! … and {len(r.problems) - 5} more")
+    wrong = {s: (dict(r.planned[s]), dict(r.expected.get(s, {})))
+             for s in WRITABLE if r.planned[s] != r.expected.get(s, Counter())}  # fmt: skip
+    if wrong:
+        print(f"  ! planned writes differ from the model: {wrong}")
+    return {"calls": total_calls, "minimum": total_min, "exact": exact, "wall": r.wall, "floor": run_floor,
+            "phased": phased, "paced": paced, "429": all429, "local": local, "records": r.records}  # fmt: skip
+
+
+async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from syncd import logging as slog
+    from syncd.config.load import load
+    from syncd.runner import JobRun
+    from syncd.sandbox import Sandbox
+    from syncd.state.store import Store
+
+    directory = Path(tempfile.mkdtemp(prefix=f"syncd-bench-{n}-"))
+    now = int(time.time())
+    folks = people(n, args.seed + n, now)
+    bodies = seed_bodies(folks)
+    held_seed = {s: len(b.get("leads", b.get("calls", []))) for s, b in bodies.items()}
+    held_seed["appsapi"] = len(bodies["appsapi"]["contacts"]["2"])
+    out = []
+    with Sandbox(speed=args.speed, all_systems=True) as box:
+        rates = {}
+        for system in SYSTEMS:
+            interval, endpoint = DEFAULT_INTERVALS[system]
+            rate: dict[str, Any] = {"interval": interval / args.speed, "jitter": args.jitter}
+            if endpoint:
+                rate["endpoint_interval"] = endpoint / args.speed
+            rates[system] = {"rate": rate}
+        path = box.write_config(directory, {"leads": Sandbox.leads_job()}, **rates)
+        loaded = load(path)
+        slog.add_secrets(loaded.secret_values())
+        slog.configure("error", "auto")
+        bench = Bench(box, directory, args)
+        t = time.perf_counter()
+        bench.seed(bodies)
+        records = sum(held_seed.values())
+        print(f"\n=== {n:,} people: {records:,} records seeded in {time.perf_counter() - t:.1f} s "
+              f"(callyzer {held_seed['callyzer']:,} leads, callsavvy {held_seed['callsavvy']:,} leads, "
+              f"apps api {held_seed['appsapi']:,} entries, callpage {held_seed['callpage']:,} calls from "
+              f"{sum(1 for p in folks if p.calls):,} numbers); speed {args.speed:g}, jitter {args.jitter * 1000:g} ms ===")  # fmt: skip
+        store = Store(loaded.state_url)
+        job = JobRun(loaded, "leads", store)
+        rng = random.Random(args.seed)
+        try:
+            # initial
+            expected = expected_writes_initial(folks)
+            held = bench.held()
+            minimum = minimum_calls(held, bench.window_calls(folks, None), expected)
+            res = await run_phase(bench, job, "initial", minimum, expected, records, args)
+            out.append(print_phase(n, res, args))
+            for p in folks:
+                p.systems |= set(WRITABLE)
+            # steady: 1% edited on random systems
+            expected, made = bench.edit(folks, args.changed, rng)
+            print(f"\n(edited {sum(made.values())} people through the admin API: {dict(made)})")
+            held = bench.held()
+            minimum = minimum_calls(held, bench.window_calls(folks, store.get_cursor("leads", "callpage")), expected)
+            res = await run_phase(bench, job, f"steady ({args.changed:.0%} changed)", minimum, expected, records, args)
+            out.append(print_phase(n, res, args))
+            # quiet
+            expected = {s: Counter() for s in WRITABLE}
+            held = bench.held()
+            minimum = minimum_calls(held, bench.window_calls(folks, store.get_cursor("leads", "callpage")), expected)
+            res = await run_phase(bench, job, "quiet", minimum, expected, records, args)
+            out.append(print_phase(n, res, args))
+        finally:
+            await job.aclose()
+            store.close()
+    if not args.keep:
+        shutil.rmtree(directory, ignore_errors=True)
+    else:
+        print(f"(state kept in {directory})")
+    return out
+
+
+def network(args: argparse.Namespace) -> None:
+    instrument()
+    print(f"syncd benchmark: sizes {args.sizes}, speed {args.speed:g}, jitter {args.jitter * 1000:g} ms/call, "
+          f"{os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f}")  # fmt: skip
+    summary = []
+    for n in args.sizes:
+        results = asyncio.run(network_size(n, args))
+        summary.append((n, results))
+    print(f"\npeak RSS of the syncd process (client side, all sizes so far): {rss_mb():.0f} MB")
+    print("\nsummary (calls made/minimum · wall/floor · 429s · map+match+plan records/s):")
+    for n, results in summary:
+        names = ["initial", "steady", "quiet"]
+        parts = []
+        for name, r in zip(names, results, strict=False):
+            rate = r["records"] / r["local"] if r["local"] else float("inf")
+            parts.append(f"{name} {r['calls']}/{r['minimum']} · {r['wall'] / r['floor']:.2f}× · {r['429']} · {rate:,.0f}/s")
+        print(f"  {n:>7,}: " + " | ".join(parts))
+
+
+# --- local only: the planner on N linked entities ------------------------------------------------------------
+def local_roles(directory: Path) -> Any:
+    """The real roles (mappers, connectors' write models) of the leads job, without a network: a config for
+    a sandbox that is never started. The Apps API list takes people but is not filled with everyone
+    (``create = false``), so a person may be linked on two systems or three and still plan quiet."""
+    from syncd.config.load import load
+    from syncd.runner import JobRun
+    from syncd.sandbox import Sandbox
+    from syncd.state.store import Store
+
+    box = Sandbox(speed=1, all_systems=True)  # binds loopback ports, never serves
+    try:
+        job = Sandbox.leads_job()
+        for entry in job["systems"]:
+            if entry["system"] == "appsapi":
+                entry["create"] = False
+        path = box.write_config(directory, {"leads": job})
+    finally:
+        box.server.stop()
+    loaded = load(path)
+    return JobRun(loaded, "leads", Store(loaded.state_url))
+
+
+def local_entities(n: int, changed: float, seed: int) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """N people linked on Callsavvy and Callyzer, half also on the Apps API list, a tenth also known to CallPage
+    (a cursor-read source: nothing listed in a quiet run). Each link's last-synced values and the record's
+    listed values are separate dicts with equal content (as the store and the mapper make them); raws are
+    small dicts. ``changed`` of the people have one field edited on Callsavvy or Callyzer."""
+    from syncd.engine.model import EntityState, Fetched, LinkState, Record
+
+    rng = random.Random(seed)
+    entities: dict[str, EntityState] = {}
+    lists: dict[str, list[Record]] = {s: [] for s in SYSTEMS}
+    for i in range(n):
+        first, last = FIRST[i % len(FIRST)], LAST[(i // len(FIRST)) % len(LAST)]
+        phone = f"+91{6_000_000_000 + i * 7}"
+        email = f"{first}.{last}{i}@example.in".lower()
+        company, status = COMPANIES[i % len(COMPANIES)], STATUSES[i % len(STATUSES)]
+        eid = f"{rng.getrandbits(128):032x}"
+        per: dict[str, dict[str, Any]] = {
+            "callsavvy": {"first_name": first, "last_name": last, "email": email, "phone": phone, "status": status,
+                          "priority": "Warm", "summary": "Sample lead", "company": company, "tags": ["callsavvy"]},
+            "callyzer": {"first_name": first, "last_name": last, "email": email, "phone": phone,
+                         "company": company, "status": status, "tags": ["callsavvy"]},
+        }  # fmt: skip
+        if i % 2 == 0:
+            per["appsapi"] = {"first_name": first, "last_name": last, "email": email, "phone": phone}
+        ent = EntityState(eid)
+        for system, values in per.items():
+            rid = f"{system[:2]}{i}"
+            synced = {k: list(v) if isinstance(v, list) else v for k, v in values.items()}
+            ent.links[system] = LinkState(system, rid, synced)
+            lists[system].append(Record(system, rid, values, {"id": rid}))
+        if i % 10 == 0:
+            ent.links["callpage"] = LinkState("callpage", phone, {"first_name": first, "last_name": last,
+                                              "email": email, "phone": phone, "source": "CallPage",
+                                              "tags": ["callpage"]})  # fmt: skip
+        entities[eid] = ent
+    k = int(n * changed)
+    for idx in rng.sample(range(n), k):
+        system = rng.choice(["callsavvy", "callyzer"])
+        r = lists[system][idx]
+        values = dict(r.values)
+        values["company"] = f"Changed Co {idx}"
+        lists[system][idx] = Record(r.system, r.remote_id, values, r.raw)
+    fetched = {s: Fetched(lists[s]) for s in WRITABLE}
+    fetched["callpage"] = Fetched([], complete=False, incremental=True)
+    records = sum(len(v) for v in lists.values())
+    return entities, fetched, records
+
+
+def local_scenario(n: int, changed: float, seed: int, queue: Any) -> None:
+    from syncd.engine.plan import plan
+
+    base = current_rss_mb()
+    directory = Path(tempfile.mkdtemp(prefix="syncd-bench-local-"))
+    job = local_roles(directory)
+    gc.disable()  # building the inputs is set-up, not measured
+    t = time.perf_counter()
+    entities, fetched, records = local_entities(n, changed, seed)
+    built = time.perf_counter() - t
+    gc.enable()
+    gc.collect()  # the inputs settle in the oldest generation, as a long-lived process's would
+    links = sum(len(e.links) for e in entities.values())
+    before = current_rss_mb()
+    collections = {"n": 0, "s": 0.0, "t": 0.0}
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            collections["s"] = time.perf_counter()
+        else:
+            collections["n"] += 1
+            collections["t"] += time.perf_counter() - collections["s"]
+
+    gc.callbacks.append(on_gc)
+    ids = iter(range(10**12))
+    c, w = time.process_time(), time.perf_counter()
+    result = plan("leads", job.roles, job.policies, entities, fetched, lambda: f"new{next(ids)}")
+    cpu, wall = time.process_time() - c, time.perf_counter() - w
+    gc.callbacks.remove(on_gc)
+    counts = result.counts()
+    queue.put({
+        "n": n, "changed": changed, "records": records, "links": links, "built": built, "cpu": cpu, "wall": wall,
+        "base_rss": base, "input_rss": before, "peak_rss": rss_mb(), "actions": len(result.actions),
+        "link_updates": len(result.links), "counts": counts, "gc": collections["n"], "gc_s": collections["t"],
+        "load": os.getloadavg()[0],
+    })  # fmt: skip
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def local(args: argparse.Namespace) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    print(f"syncd planner, local only: {args.entities:,} linked entities, {os.cpu_count()} CPUs, "
+          f"load avg {os.getloadavg()[0]:.1f}")  # fmt: skip
+    head = f"{'scenario':<14} {'records':>10} {'links':>10} {'actions':>8} {'plan s':>7} {'cpu s':>7} " \
+           f"{'records/s':>11} {'GC s':>6} {'RSS base':>9} {'inputs':>8} {'peak':>8} {'planner':>8}"  # fmt: skip
+    print(head)
+    print("-" * len(head))
+    for changed in (0.0, args.changed):
+        queue = ctx.Queue()
+        proc = ctx.Process(target=local_scenario, args=(args.entities, changed, args.seed, queue))
+        proc.start()
+        r = queue.get()
+        proc.join()
+        name = "quiet" if not changed else f"{changed:.0%} changed"
+        print(f"{name:<14} {r['records']:>10,} {r['links']:>10,} {r['actions']:>8,} {r['wall']:>7.2f} {r['cpu']:>7.2f} "
+              f"{r['records'] / r['wall']:>11,.0f} {r['gc_s']:>6.2f} {r['base_rss']:>7.0f}MB {r['input_rss']:>6.0f}MB "
+              f"{r['peak_rss']:>6.0f}MB {r['peak_rss'] - r['input_rss']:>+6.0f}MB")  # fmt: skip
+        print(f"{'':<14} (inputs built in {r['built']:.1f} s, not timed; {r['link_updates']:,} link updates; "
+              f"{r['gc']} GC passes during plan; load avg {r['load']:.1f}; planned {r['counts']})")  # fmt: skip
+    print("RSS base: after imports and the job's roles; inputs: once the entities and records are built; "
+          "peak: the process's peak; planner: peak − inputs.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="people per run (100000 on request)")
+    parser.add_argument("--speed", type=float, default=200.0, help="rate-limit compression (simulators and clients)")
+    parser.add_argument("--jitter", type=float, default=0.002,
+                        help="rate.jitter: seconds the client adds to every interval (the sandbox's default is 0.02)")
+    parser.add_argument("--changed", type=float, default=0.01, help="share of people edited before the steady run")
+    parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--keep", action="store_true", help="keep the state directories")
+    parser.add_argument("--local-only", action="store_true", help="plan N linked entities in memory, no network")
+    parser.add_argument("--entities", type=int, default=1_000_000, help="entities for --local-only")
+    args = parser.parse_args()
+    if args.local_only:
+        local(args)
+    else:
+        network(args)
+
+
+if __name__ == "__main__":
+    main()

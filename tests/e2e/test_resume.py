@@ -1,0 +1,65 @@
+"""A long initial sync checkpoints as it goes: killed half way and restarted, it repeats no write."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from tests.e2e.harness import Harness
+
+N = 300
+LIST_POSTS = "POST /contact_lists/{contact_list_id}/contacts"
+
+
+def _seed(h: Harness) -> None:
+    h.seed("callsavvy", [
+        {"name": f"Lead Person{i:04d}", "phone": f"+91981{i:07d}", "status": "Potential", "priority": "Warm",
+         "summary": "seed"} for i in range(N)
+    ])  # fmt: skip
+
+
+def _writes(h: Harness) -> dict[str, int]:
+    return {s: h.stats(s)["writes"] for s in ("callyzer", "appsapi", "callsavvy")}
+
+
+def test_a_kill_at_half_way_then_a_restart_writes_no_more_than_one_uninterrupted_run(harness4: Harness) -> None:
+    h = harness4
+    _seed(h)
+    h.configure()
+    import tomli_w
+
+    config = h.box.config(h.dir, {"leads": h.box.leads_job()})
+    config["jobs"]["leads"]["systems"] = [s for s in config["jobs"]["leads"]["systems"] if s["system"] != "callpage"]
+    assert h.config_path is not None
+    h.config_path.write_text(tomli_w.dumps(config))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syncd", "-c", str(h.config_path), "sync", "leads"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=dict(os.environ),
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while h.stats("appsapi")["by_endpoint"].get(LIST_POSTS, 0) < N // 2:
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before half way"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    at_kill = _writes(h)
+    assert 0 < at_kill["appsapi"] < N, at_kill
+    store = h.state()
+    linked = store.links_count("leads")
+    store.close()
+    # checkpoints: what was written before the kill is already in the state, but for the chunk in flight
+    assert linked["appsapi"] >= at_kill["appsapi"] - 25, (linked, at_kill)
+    assert linked["callsavvy"] == linked["appsapi"], "a person is recorded whole, once all its writes are done"
+
+    report = h.sync("leads")
+    assert report["exit_code"] == 0, report["failed"]
+    total = _writes(h)
+    # one uninterrupted run writes each lead once into Callyzer and once into the list, nothing into Callsavvy
+    assert total == {"callyzer": N, "appsapi": N, "callsavvy": 0}, total
+    entries = h.dump("appsapi")["contacts"]["2"]
+    assert len(entries) == N and len({e["phone_number"] for e in entries}) == N
+    assert len(h.leads("callyzer")) == N
+    h.quiet("leads")
