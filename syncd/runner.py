@@ -7,6 +7,7 @@ Exit codes (also the CLI's): 0 clean, 1 some records failed or need a person, 2 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -292,6 +293,12 @@ class JobRun:
         fetched = await self._fetch(report, bound)
         entities = self.store.load_entities(self.job_name)
         pending = self.store.pending_journal(self.job_name)
+        # an earlier run's writes that may have landed unrecorded: what they leave on a record is an echo
+        echoes = {
+            (j.entity_id, j.system): json.loads(j.expected)
+            for j in pending
+            if j.action in ("update", "merge", "fallback") and j.expected not in ("", "{}")
+        }
         replacing = {
             (j.entity_id, j.system): j.remote_id or ""
             for j in pending
@@ -306,6 +313,7 @@ class JobRun:
             lambda: uuid.uuid4().hex,
             replacing=replacing,
             resolutions=self.store.resolutions(self.job_name),
+            echoes=echoes,
         )
         for system, result in fetched.items():
             for rec in result.records:

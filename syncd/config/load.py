@@ -66,6 +66,7 @@ def load(path: str | Path) -> LoadedConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{name}: TOML syntax: {exc}"]) from None
+    literal = _holds_literal_secret(data)
     problems: list[str] = []
     data = _substitute_env(data, "", name, problems)
     if problems:
@@ -82,7 +83,7 @@ def load(path: str | Path) -> LoadedConfig:
     if problems:
         raise ConfigError(problems)
     loaded = LoadedConfig(file, config, secrets, mappings, _state_url(config.state.url, base))
-    loaded.warnings.extend(_permission_warnings(file, text))
+    loaded.warnings.extend(_permission_warnings(file, literal))
     for message in loaded.warnings:
         warnings.warn(message, stacklevel=2)
     return loaded
@@ -244,8 +245,20 @@ def _state_url(url: str, base: Path) -> str:
     return url
 
 
-def _permission_warnings(file: Path, text: str) -> list[str]:
-    literal_secret = re.search(r"^\s*(token|public_key|private_key)\s*=\s*\"(?!\$\{)", text, re.MULTILINE)
+def _holds_literal_secret(data: dict[str, Any]) -> bool:
+    """Whether the file itself holds a secret: a systems.*.token / public_key / private_key that is more
+    than one ``${ENV_VAR}``. Read from the parsed TOML, so every way of writing it counts (quotes of either
+    kind, multi-line strings, inline tables, dotted keys)."""
+    systems = data.get("systems")
+    for cfg in systems.values() if isinstance(systems, dict) else ():
+        for key in _SECRET_NAMES:
+            value = cfg.get(key) if isinstance(cfg, dict) else None
+            if isinstance(value, str) and value.strip() and not _ENV.fullmatch(value.strip()):
+                return True
+    return False
+
+
+def _permission_warnings(file: Path, literal_secret: bool) -> list[str]:
     try:
         mode = file.stat().st_mode
     except OSError:

@@ -52,6 +52,7 @@ def plan(
     *,
     replacing: Mapping[tuple[str, str], str] | None = None,
     resolutions: Mapping[tuple[str, str], str] | None = None,
+    echoes: Mapping[tuple[str, str], Canon] | None = None,
 ) -> Plan:
     """``replacing``: (entity, system) → old remote id of a replace (delete + create, Callsavvy contacts)
     that an earlier run started and did not finish; its new record is adopted, not taken for a duplicate,
@@ -96,6 +97,7 @@ def plan(
     arrivals = _match(out, entities, present, unlinked, policies, new_id, replacing)
     planner = _EntityPlanner(out, roles, policies, fetched, replacing, new_id)
     planner.resolutions = resolutions or {}
+    planner.echoes = echoes or {}
     quiet = planner.quiet_check(present)
     listed = list(present.items())
     for eid in sorted(entities.keys() | arrivals.keys()) if arrivals else sorted(entities):
@@ -103,8 +105,8 @@ def plan(
         came = arrivals.get(eid)
         if came is None and state is not None and quiet(eid, state):
             continue
-        mine = {system: rec for system, recs in listed if (rec := recs.get(eid)) is not None}
-        planner.entity(eid, state, mine, came or {})
+        listed_here = {system: found for system, recs in listed if (found := recs.get(eid)) is not None}
+        planner.entity(eid, state, listed_here, came or {})
     out.guard = _delete_guard(out, entities, policies)
     return out
 
@@ -196,6 +198,8 @@ class _EntityPlanner:
         self.new_id = new_id
         self.replacing = replacing
         self.resolutions: Mapping[tuple[str, str], str] = {}  # (entity, field) → system a person chose
+        # (entity, system) → what an earlier run's unrecorded write leaves there: finding it is no edit
+        self.echoes: Mapping[tuple[str, str], Canon] = {}
         self.roles = roles
         self.policies = policies
         self.fetched = fetched
@@ -389,6 +393,9 @@ class _EntityPlanner:
         for system, rec in ent.present.items():
             base = ent.live[system].synced
             shown = self._shown(system, rec, base)
+            echo = self.echoes.get((ent.id, system))
+            if echo is not None and all(canonical.same(shown.get(n), echo.get(n)) for n in self.roles[system].reads):
+                base = echo  # an earlier run's write landed before that run could record it: not an edit
             for name in self.roles[system].reads:
                 if not canonical.same(shown.get(name), base.get(name)):
                     changed[name][system] = shown.get(name)

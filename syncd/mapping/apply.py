@@ -6,7 +6,7 @@ provider's full-replace update (Callsavvy ``updateLead``).
 
 from __future__ import annotations
 
-import copy
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +16,9 @@ from syncd import canonical, phones
 from syncd.canonical import Canon
 from syncd.mapping import paths
 from syncd.mapping.spec import FieldSpec, MappingSpec
-from syncd.mapping.transforms import TRANSFORMS, Context, TransformError, join_name, split_name
+from syncd.mapping.transforms import TRANSFORMS, Context, TransformError, join_name, split_name, to_e164
+
+_SECONDS = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")  # Callyzer's stamp without its zone
 
 
 @dataclass
@@ -34,8 +36,19 @@ class Mapper:
         self.default_region = default_region
         self.zone = ZoneInfo(timezone)
         self._ctx = {id(f): Context(default_region, f.phone_format) for f in spec.fields}
+        #: per field that writes into a list (``details.contact_numbers[1]``): the path of that list
+        self._list_parent: dict[int, tuple[paths.Step, ...] | None] = {
+            id(f): f.steps[: max(i for i, s in enumerate(f.steps) if isinstance(s, int))]
+            if any(isinstance(s, int) for s in f.steps) else None
+            for f in spec.fields
+        }  # fmt: skip
         self.reads = spec.canonical_fields(reads=True)
         self.writes = {n for f in spec.fields if f.writes for n in f.canonical}
+        #: the fields that read and that write, in the file's order, and each field's ways out (reversed)
+        self._reading = tuple(f for f in spec.fields if f.reads)
+        self._writing = tuple(f for f in spec.fields if f.writes)
+        self._out_fns = {id(f): tuple(TRANSFORMS[name][1] for name in reversed(f.transforms)) for f in spec.fields}
+        self._many = {id(f): any(name in canonical.LIST_FIELDS for name in f.canonical) for f in spec.fields}
 
     # --- identity and time ------------------------------------------------------------------
     def remote_id(self, raw: dict[str, Any]) -> str | None:
@@ -64,7 +77,11 @@ class Mapper:
                 return datetime.fromtimestamp(float(value), UTC)
             if self.spec.modified_format == "callyzer":
                 # "2023-11-30 22:42:53 IST": the abbreviation is informational, the account zone decides
-                stamp = datetime.strptime(str(value)[:19], "%Y-%m-%d %H:%M:%S")
+                text = str(value)[:19]
+                if _SECONDS.fullmatch(text):  # the usual shape: fromisoformat reads it as strptime would, 40× faster
+                    stamp = datetime.fromisoformat(text)
+                else:
+                    stamp = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
                 return stamp.replace(tzinfo=self.zone).astimezone(UTC)
             parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=self.zone)
@@ -76,11 +93,13 @@ class Mapper:
         values: dict[str, Any] = {}
         problems: list[str] = []
         unreadable: set[str] = set()
-        for f in self.spec.fields:
-            if not f.reads:
+        for f in self._reading:
+            value = paths.copy_json(f.constant) if f.constant is not None else paths.get(raw, f.steps)
+            if value is None and f.constant is None and (why := paths.blocked(raw, f.steps)) is not None:
+                problems.append(f"{f.path}: {why}")  # e.g. contact_numbers a string: unreadable, not blank
+                unreadable.update(f.canonical)
                 continue
-            value = copy.deepcopy(f.constant) if f.constant is not None else paths.get(raw, list(f.steps))
-            many = any(name in canonical.LIST_FIELDS for name in f.canonical)
+            many = self._many[id(f)]
             if isinstance(value, dict):
                 problems.append(f"{f.path}: expected a value, got an object")
                 unreadable.update(f.canonical)
@@ -117,16 +136,14 @@ class Mapper:
 
     # --- canonical → provider ---------------------------------------------------------------
     def to_provider(self, values: Canon, base: dict[str, Any] | None = None) -> dict[str, Any]:
-        payload: dict[str, Any] = copy.deepcopy(base) if base else {}
-        touched_lists: list[list[paths.Step]] = []
-        for f in self.spec.fields:
-            if not f.writes:
-                continue
+        payload: dict[str, Any] = paths.copy_json(base) if base else {}
+        touched_lists: list[tuple[paths.Step, ...]] = []
+        for f in self._writing:
             value = self._out_value(f, values)
-            paths.put(payload, list(f.steps), value)
-            if any(isinstance(s, int) for s in f.steps):
-                last_int = max(i for i, s in enumerate(f.steps) if isinstance(s, int))
-                touched_lists.append(list(f.steps[:last_int]))
+            paths.put(payload, f.steps, value)
+            parent = self._list_parent[id(f)]
+            if parent is not None:
+                touched_lists.append(parent)
         for steps in touched_lists:
             lst = paths.get(payload, steps)
             if isinstance(lst, list):
@@ -140,16 +157,18 @@ class Mapper:
             value = values.get(f.canonical[0])
         if isinstance(value, str):
             value = f.values_out.get(value, value)
-        for name in reversed(f.transforms):
-            try:
-                value = TRANSFORMS[name][1](value, self._ctx[id(f)])
-            except TransformError:
-                break  # the raw value goes out; validate() reports it before anything is sent
+        if f.transforms:
+            ctx = self._ctx[id(f)]
+            for out_fn in self._out_fns[id(f)]:
+                try:
+                    value = out_fn(value, ctx)
+                except TransformError:
+                    break  # the raw value goes out; validate() reports it before anything is sent
         if isinstance(value, str) and f.truncate is not None:
             value = value[: f.truncate].rstrip()
         if canonical.is_blank(value):
             empty: Any = [] if f.canonical[0] in canonical.LIST_FIELDS else ""
-            value = copy.deepcopy(f.default) if f.default is not None else empty
+            value = paths.copy_json(f.default) if f.default is not None else empty
         return value
 
     # --- checks before sending ---------------------------------------------------------------
@@ -157,9 +176,7 @@ class Mapper:
         """What the provider would reject, found before spending an API call on it."""
         problems: list[str] = []
         where = self.spec.file
-        for f in self.spec.fields:
-            if not f.writes:
-                continue
+        for f in self._writing:
             out = self._out_value(f, values)
             label = f"{where} field {f.name}"
             if f.required and canonical.is_blank(out):
@@ -198,6 +215,6 @@ def _text(value: Any) -> Any:
 
 def _is_e164(value: str, region: str) -> bool:
     try:
-        return phones.to_e164(value, region) == value
+        return to_e164(value, region) == value
     except phones.PhoneError:
         return False

@@ -7,6 +7,7 @@ and carries the problem, so nothing is dropped silently.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,16 @@ from syncd import phones
 
 class TransformError(ValueError):
     pass
+
+
+#: libphonenumber is the costliest step of mapping a record, and a run meets each number several times
+#: (read, projected through a system's write model, validated), as does every later run of a daemon: the
+#: conversions are pure functions of their text, so they are cached (a failure is not cached: it raises
+#: again). Bounded, a few tens of MB at most.
+PHONE_CACHE_SIZE = 1 << 17
+to_e164 = functools.lru_cache(maxsize=PHONE_CACHE_SIZE)(phones.to_e164)
+from_e164 = functools.lru_cache(maxsize=PHONE_CACHE_SIZE)(phones.from_e164)
+_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -33,7 +44,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 def _trim(value: Any, ctx: Context) -> Any:
     if isinstance(value, str):
-        return _CONTROL.sub("", re.sub(r"\s+", " ", value)).strip()
+        # already trimmed: printable (so no control character and no whitespace but " "), no "  ", no " " at
+        # either end: the two substitutions and the strip below would give it back unchanged. Keep in step.
+        if value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " ":
+            return value
+        return _CONTROL.sub("", _SPACES.sub(" ", value)).strip()
     if isinstance(value, list):
         return [_trim(v, ctx) for v in value]
     return value
@@ -47,7 +62,7 @@ def _phone_in(value: Any, ctx: Context) -> Any:
     if not isinstance(value, str) or not value.strip():
         return value
     try:
-        return phones.to_e164(value, ctx.default_region)
+        return to_e164(value, ctx.default_region)
     except phones.PhoneError as exc:
         raise TransformError(str(exc)) from exc
 
@@ -56,7 +71,7 @@ def _phone_out(value: Any, ctx: Context) -> Any:
     if not isinstance(value, str) or not value.startswith("+"):
         return value
     try:
-        return phones.from_e164(value, ctx.phone_format)
+        return from_e164(value, ctx.phone_format)
     except Exception as exc:
         raise TransformError(f"{value!r} cannot be written as {ctx.phone_format}: {exc}") from exc
 

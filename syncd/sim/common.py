@@ -3,7 +3,8 @@
 The simulators are the sandbox users try syncd against and the backbone of the test suite, so they are
 strict: a limit is enforced the way the provider documents it (a sliding window counted at arrival),
 and faults are injected on demand through ``/_sim/faults`` rather than at random, so a test knows
-exactly what it provoked.
+exactly what it provoked. Malformed provider records go the same way: ``/_sim/raw`` appends JSON values
+verbatim to a listing (see ``SimBase.raw_for``), past every check the simulator applies to its own records.
 """
 
 from __future__ import annotations

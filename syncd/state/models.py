@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: journal.expected
 
 
 def now() -> datetime:
@@ -97,7 +97,10 @@ class Journal(SQLModel, table=True):
     entity_id: str
     action: str
     remote_id: str | None = None
-    state: str = "pending"  # pending | done | failed
+    #: what the provider holds once the write lands (canonical JSON): a later run that finds exactly this on
+    #: the record knows it is the echo of this write, not somebody's edit, even if this run never recorded it
+    expected: str = "{}"
+    state: str = "pending"  # pending | done | failed | recovered
     created_at: datetime = Field(default_factory=now)
     finished_at: datetime | None = None
 

@@ -37,6 +37,11 @@ from syncd.state.models import (
 )
 
 STOPPING = "syncd is stopping"
+#: schema version → the statements that take a database from it to the next (plain SQL both SQLite and
+#: PostgreSQL accept); create_all makes new tables, these change existing ones
+_UPGRADES: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE journal ADD COLUMN expected VARCHAR DEFAULT '{}' NOT NULL",),
+}
 
 
 def _json(values: Any) -> str:
@@ -69,6 +74,12 @@ class Store:
                 raise RuntimeError(
                     f"the state database was written by a newer syncd (schema {info.version} > {SCHEMA_VERSION})"
                 )
+            else:
+                for version in range(info.version, SCHEMA_VERSION):
+                    for statement in _UPGRADES.get(version, ()):
+                        session.exec(text(statement))  # type: ignore[call-overload]
+                info.version = SCHEMA_VERSION
+                session.add(info)
             session.commit()
 
     def close(self) -> None:
@@ -113,7 +124,13 @@ class Store:
         """Stores every write's intent before it is sent; returns id(action) → journal row id."""
         rows = {
             id(a): Journal(
-                run_id=run_id, job=job, system=a.system, entity_id=a.entity_id, action=a.kind, remote_id=a.remote_id
+                run_id=run_id,
+                job=job,
+                system=a.system,
+                entity_id=a.entity_id,
+                action=a.kind,
+                remote_id=a.remote_id,
+                expected=_json(a.expected),
             )
             for a in actions
         }
