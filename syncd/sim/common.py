@@ -13,6 +13,7 @@ import asyncio
 import fnmatch
 import json
 import math
+import random
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -72,6 +73,9 @@ class Fault:
     with Retry-After ``retry_after`` seconds), ``malformed`` (200 with a body that is not JSON),
     ``reset`` (the connection is dropped mid-response), ``timeout`` (the answer comes after ``delay``
     seconds), ``partial`` (provider-specific: e.g. Callyzer bulksave rejects ``every``-th lead).
+    ``probability`` below 1 spreads the ``count`` faults among ordinary answers: each matching request
+    draws the fault with that chance (seeded: the same seed gives the same sequence), as a flaky network
+    does, instead of failing the next ``count`` requests in a row.
     """
 
     kind: str
@@ -82,12 +86,13 @@ class Fault:
     delay: float = 30.0
     every: int = 2
     message: str = "Simulated fault"
+    probability: float = 1.0
 
     KINDS = ("status", "rate_limit", "malformed", "reset", "timeout", "partial")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
-        allowed = {"kind", "count", "endpoint", "status", "retry_after", "delay", "every", "message"}
+        allowed = {"kind", "count", "endpoint", "status", "retry_after", "delay", "every", "message", "probability"}
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(f"unknown fault keys: {sorted(unknown)}")
@@ -96,6 +101,8 @@ class Fault:
             raise ValueError(f"fault kind must be one of {cls.KINDS}")
         if fault.count < 1:
             raise ValueError("fault count must be >= 1")
+        if not 0 < fault.probability <= 1:
+            raise ValueError("fault probability must be in (0, 1]")
         return fault
 
 
@@ -141,6 +148,7 @@ class SimBase:
         self.faults: list[Fault] = []
         self.rate_limit_enabled = True
         self._id_counter = 0
+        self.fault_rng = random.Random(0)  # draws for faults with a probability (reseed via /_sim/settings)
         #: injected JSON values by listing, appended verbatim to that listing's answers (see raw_for)
         self.raw: dict[str, list[Any]] = {}
 
@@ -207,14 +215,22 @@ class SimBase:
         self.stats.writes_by_endpoint[endpoint] += n
 
     def take_fault(self, endpoint: str, kinds: tuple[str, ...] | None = None) -> Fault | None:
-        for fault in self.faults:
-            if (kinds is None or fault.kind in kinds) and fnmatch.fnmatch(endpoint, fault.endpoint):
-                fault.count -= 1
-                if fault.count <= 0:
-                    self.faults.remove(fault)
-                self.stats.faults_served += 1
-                return fault
-        return None
+        matching = [
+            f for f in self.faults if (kinds is None or f.kind in kinds) and fnmatch.fnmatch(endpoint, f.endpoint)
+        ]
+        if not matching:
+            return None
+        fault = matching[0]
+        if fault.probability < 1:
+            # one draw per request, whatever the number of entries: the chance is the first entry's
+            if self.fault_rng.random() >= fault.probability:
+                return None
+            fault = self.fault_rng.choice(matching)
+        fault.count -= 1
+        if fault.count <= 0:
+            self.faults.remove(fault)
+        self.stats.faults_served += 1
+        return fault
 
     def rate_limited(self, retry_after: float, endpoint: str = "") -> Response:
         self.stats.rate_limited += 1
@@ -344,6 +360,8 @@ class SimBase:
                 body = await request.json()
                 if "rate_limit" in body:
                     self.rate_limit_enabled = bool(body["rate_limit"])
+                if "fault_seed" in body:
+                    self.fault_rng = random.Random(body["fault_seed"])
             return JSONResponse({"speed": self.speed, "rate_limit": self.rate_limit_enabled})
 
         return [

@@ -175,12 +175,20 @@ class Store:
                 failed = any(u.action is not None and not outcomes.get(id(u.action), (False,))[0] for u in updates)
                 for upd in updates:
                     remote_id = upd.remote_id
+                    synced = upd.synced
                     if upd.action is not None:
                         ok, new_remote, _ = outcomes.get(id(upd.action), (False, None, None))
                         if not ok:
                             continue
                         remote_id = new_remote or remote_id
                         self._changes(session, run_id, job, upd.action)
+                        old = links.get((eid, upd.system))
+                        if failed and old is not None and not upd.gone:
+                            # another write of this person failed: advance only what this write changed, so
+                            # a change this system made itself is seen again next run and reaches the rest
+                            written = {c.field for c in upd.action.changes}
+                            synced = {k: v for k, v in json.loads(old.synced).items() if k not in written}
+                            synced.update({k: v for k, v in upd.synced.items() if k in written})
                     elif failed and not upd.new:
                         continue
                     if remote_id is None:
@@ -202,7 +210,7 @@ class Store:
                     elif row.remote_id != remote_id:
                         by_remote.pop((row.system, row.remote_id), None)
                     row.remote_id = remote_id
-                    row.synced = _json(upd.synced)
+                    row.synced = _json(synced)
                     row.gone = upd.gone
                     row.updated_at = now()
                     by_remote[(upd.system, remote_id)] = row
