@@ -212,6 +212,7 @@ class JobRun:
         self.uncertain: set[int] = set()  # id(action) of writes that may have landed in part: journal stays pending
         self.stopping: str | None = None
         self.held_back: set[int] = set()  # id(action) of writes a person skipped (syncd failures --skip)
+        self.mapping_warnings: list[str] = []
         self.progress: Progress | None = None  # set by the CLI on a terminal
         self.mappers: dict[str, Mapper] = {}
         self.connectors: dict[str, Connector] = {}
@@ -385,7 +386,9 @@ class JobRun:
                 fetched[name] = Fetched([], complete=False)
                 continue
             incremental = self.connectors[name].incremental
+            self.mapping_warnings = []
             fetched[name] = Fetched(self._map(name, result), complete=not incremental, incremental=incremental)
+            report.warnings.extend(self.mapping_warnings)
             report.warnings.extend(f"{name}: {w}" for w in self.connectors[name].fetch_warnings)
             report.fetched[name] = len(result)
         return fetched
@@ -393,9 +396,13 @@ class JobRun:
     def _map(self, system: str, raws: list[dict[str, Any]]) -> list[Record]:
         mapper = self.mappers[system]
         records = []
-        for raw in raws:
+        for position, raw in enumerate(raws):
             remote_id = mapper.remote_id(raw)
             if remote_id is None:
+                where = ".".join(str(s) for s in mapper.spec.id_path)
+                self.mapping_warnings.append(
+                    f"{system}: record #{position + 1} of the listing has no {where} (mapping id): skipped"
+                )
                 continue
             inbound = mapper.to_canonical(raw)
             records.append(
@@ -407,6 +414,7 @@ class JobRun:
                     mapper.modified(raw),
                     tuple(inbound.problems),
                     mapper.entity_hint(raw),
+                    frozenset(inbound.unreadable),
                 )
             )
         return records

@@ -23,6 +23,8 @@ class Record:
     modified: datetime | None = None
     problems: tuple[str, ...] = ()
     entity_hint: str | None = None  # the syncd entity id the provider keeps for us (Apps API external_unique_id)
+    #: fields the mapping could not read (an object where one value belongs): not a blank, so never a clear
+    unreadable: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -154,15 +154,17 @@ def _match(
 
 
 def _delete_guard(out: Plan, entities: dict[str, EntityState], policies: Policies) -> str | None:
+    deletes: dict[str, int] = defaultdict(int)
+    for action in out.actions:
+        if action.kind in ("delete", "fallback"):
+            deletes[action.system] += 1
+    if not deletes:
+        return None  # (the usual run: no need to count every link)
     linked: dict[str, int] = defaultdict(int)
     for ent in entities.values():
         for system, link in ent.links.items():
             if not link.gone:
                 linked[system] += 1
-    deletes: dict[str, int] = defaultdict(int)
-    for action in out.actions:
-        if action.kind in ("delete", "fallback"):
-            deletes[action.system] += 1
     for system, count in sorted(deletes.items()):
         limit = max(policies.min_delete_count, int(policies.max_delete_share * linked[system]))
         if count > limit:
@@ -235,36 +237,37 @@ class _EntityPlanner:
             links = state.links
             if not links:
                 return False
-            updates = []
+            mark = len(links_out)  # the updates go straight out, and are taken back if the person is not quiet
             last = -1
             ordered = True
             for system, link in links.items():
                 meta = info.get(system)
                 if meta is None or link.gone or (replacing and (eid, system) in replacing):
+                    del links_out[mark:]
                     return False
                 recs, complete, incremental, position = meta
                 rec = recs.get(eid)
                 if rec is None:
-                    if complete:
-                        return False  # missing from a complete listing: the delete rules decide
+                    if complete:  # missing from a complete listing: the delete rules decide
+                        del links_out[mark:]
+                        return False
                     continue
                 synced = link.synced
-                if rec.values != synced:
-                    return False
                 # a cursor-read source shows its values over the synced ones: same content, synced's order
                 kept = synced if incremental else rec.values
-                if not _is_clean(kept):
+                if rec.values != synced or not _is_clean(kept):
+                    del links_out[mark:]
                     return False
                 if position < last:
                     ordered = False
                 last = position
-                updates.append(LinkUpdate(eid, system, rec.remote_id, kept))
+                links_out.append(LinkUpdate(eid, system, rec.remote_id, kept))
             for system in must_live:
                 if system not in links:
+                    del links_out[mark:]
                     return False
             if not ordered:
-                updates.sort(key=by_rank)
-            links_out.extend(updates)
+                links_out[mark:] = sorted(links_out[mark:], key=by_rank)
             return True
 
         return quiet
@@ -404,6 +407,10 @@ class _EntityPlanner:
     def _shown(self, system: str, rec: Record, synced: Canon) -> Canon:
         """A record's values; from a cursor-read source (CallPage) a new call-back without a name or an
         e-mail says nothing about them, so a blank there keeps what was known."""
+        if rec.unreadable:  # garbled on the provider: what syncd knew stands, nothing is cleared elsewhere
+            kept = {k: v for k, v in synced.items() if k in rec.unreadable}
+            values = {k: v for k, v in rec.values.items() if k not in rec.unreadable}
+            return {**synced, **values} if self._incremental(system) else {**values, **kept}
         if self._incremental(system):
             return {**synced, **rec.values}
         return rec.values

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from syncd.canonical import Canon
+from syncd.logging import redact_text
 from syncd.engine.model import Action, EntityState, LinkState, LinkUpdate, Plan
 from syncd.state.models import (
     SCHEMA_VERSION,
@@ -45,7 +46,8 @@ _UPGRADES: dict[int, tuple[str, ...]] = {
 
 
 def _json(values: Any) -> str:
-    return json.dumps(values, sort_keys=True, ensure_ascii=False)
+    """Everything the state stores goes through here or _text: a secret a provider echoed never lands in it."""
+    return redact_text(json.dumps(values, sort_keys=True, ensure_ascii=False))
 
 
 class Store:
@@ -337,7 +339,7 @@ class Store:
                 row.resolved_at = None
                 row.first_seen = now() if old is not None else row.first_seen
             row.attempts += 1
-            row.reason = info["reason"]
+            row.reason = redact_text(info["reason"])
             row.label = info["label"]
             row.entity_id = info["entity_id"]
             row.remote_id = info["remote_id"]

@@ -54,7 +54,7 @@ class Tally:
 
 
 class World:
-    def __init__(self, h: Harness, seed: int, *, timeout: float = 10.0) -> None:
+    def __init__(self, h: Harness, seed: int, *, timeout: float = 10.0, jitter: float = 0.02) -> None:
         self.h = h
         self.rng = random.Random(seed)
         self.people: list[Person] = []
@@ -73,6 +73,7 @@ class World:
         leads["existing_lead"] = {"lead_details": "overwrite", "lead_tags": "append", "assignee": "ignore"}
         for system in config["systems"].values():
             system["timeout"] = timeout
+            system["rate"]["jitter"] = jitter
             system["retry"] = {"attempts": 6, "backoff": 0.02, "max_wait": 2.0}
         config["logging"] = {"level": "warning", "format": "json"}
         path = h.dir / "config.toml"
