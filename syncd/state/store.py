@@ -21,8 +21,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from syncd.canonical import Canon
-from syncd.logging import redact_text
 from syncd.engine.model import Action, EntityState, LinkState, LinkUpdate, Plan
+from syncd.logging import redact_text
 from syncd.state.models import (
     SCHEMA_VERSION,
     Change,
