@@ -1,0 +1,68 @@
+"""The two recovery rules the crash and fault suites found, pinned with the real planner and the real Store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from syncd.engine.model import EntityState, Fallback, Fetched, LinkState
+from syncd.engine.plan import plan as make_plan
+from syncd.state.store import Store
+from tests.unit.engine_helpers import P1, ids, policies, rec, role
+
+BASE = {"first_name": "Raj", "last_name": "Gajjar", "email": "raj@old.in", "phone": P1}
+
+
+def _linked_everywhere(store: Store, systems: tuple[str, ...]) -> None:
+    """Seeds the store: one person linked to every system with BASE as the last-synced values."""
+    ent = EntityState("E1", {s: LinkState(s, f"{s}-1", dict(BASE)) for s in systems})
+    fetched = {s: Fetched([rec(s, f"{s}-1", **BASE)]) for s in systems}
+    rls = {s: role(s) for s in systems}
+    p = make_plan("job", rls, policies(*systems), {"E1": ent}, fetched, ids())
+    assert p.actions == []
+    store.record("seed", p, {}, {}, set(systems))
+
+
+def test_a_change_survives_when_its_propagation_partly_fails(tmp_path: Path) -> None:
+    """a changed the e-mail, b the last name; b's update fails, c's and a's succeed. a's own e-mail change
+    must still be seen next run, or it would never reach b."""
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    systems = ("a", "b", "c")
+    _linked_everywhere(store, systems)
+    rls = {s: role(s) for s in systems}
+    now = {
+        "a": {**BASE, "email": "raj@new.in"},
+        "b": {**BASE, "last_name": "Patel"},
+        "c": dict(BASE),
+    }
+    fetched = {s: Fetched([rec(s, f"{s}-1", **v)]) for s, v in now.items()}
+    p = make_plan("job", rls, policies(*systems), store.load_entities("job"), fetched, ids())
+    assert sorted((a.kind, a.system) for a in p.actions) == [("update", "a"), ("update", "b"), ("update", "c")]
+    outcomes = {id(a): (a.system != "b", a.remote_id, None if a.system != "b" else "502") for a in p.actions}
+    store.record("r1", p, outcomes, {}, set(systems))
+    for a in p.actions:  # what landed
+        if a.system != "b":
+            now[a.system] = dict(a.expected)
+
+    fetched = {s: Fetched([rec(s, f"{s}-1", **v)]) for s, v in now.items()}
+    again = make_plan("job", rls, policies(*systems), store.load_entities("job"), fetched, ids())
+    [update] = again.actions
+    assert update.system == "b" and update.expected["email"] == "raj@new.in", again.actions
+    store.close()
+
+
+def test_an_unrecorded_write_that_landed_is_an_echo_not_an_edit() -> None:
+    """A run marked Callyzer's lead as deleted (the fallback tag) and died before recording it. The next
+    run must not take the tag for an edit and restore the deleted person elsewhere."""
+    rls = {"a": role("a"), "b": role("b", can_delete=False)}
+    base = {**BASE, "tags": ["vip"]}
+    ent = EntityState("E1", {"a": LinkState("a", "a-1", dict(base)), "b": LinkState("b", "b-1", dict(base))})
+    tagged = {**base, "tags": ["vip", "deleted-in-crm"]}
+    fetched = {"a": Fetched([]), "b": Fetched([rec("b", "b-1", **tagged)])}  # deleted on a; b already marked
+    pol = policies("a", "b", fallbacks={"b": Fallback(tag="deleted-in-crm")})
+
+    def plan(echoes: dict[tuple[str, str], dict[str, object]]) -> list[tuple[str, str]]:
+        p = make_plan("job", rls, pol, {"E1": ent}, fetched, ids(), echoes=echoes)  # type: ignore[arg-type]
+        return sorted((a.kind, a.system) for a in p.actions)
+
+    assert plan({}) == [("create", "a")], "without the journal the tag looks like an edit: restored"
+    assert plan({("E1", "b"): tagged}) == [], "with it the tag is our own: the delete stands, nothing to send"
