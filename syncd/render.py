@@ -31,17 +31,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "job": plan.job,
         "counts": plan.counts(),
         "actions": [action_json(a) for a in plan.actions],
-        "conflicts": [
-            {
-                "who": c.label,
-                "field": c.field,
-                "values": c.values,
-                "decision": c.decision,
-                "policy": c.policy,
-                "note": c.note,
-            }
-            for c in plan.conflicts
-        ],
+        "conflicts": [c.as_json() for c in plan.conflicts],
         "problems": [
             {"system": p.system, "remote_id": p.remote_id, "who": p.label, "reason": p.reason, "kind": p.kind}
             for p in plan.problems

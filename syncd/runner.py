@@ -140,17 +140,7 @@ class RunReport:
                 }
                 for a in (self.plan.actions if self.plan else [])
             ],
-            "conflicts": [
-                {
-                    "who": c.label,
-                    "field": c.field,
-                    "values": c.values,
-                    "decision": c.decision,
-                    "policy": c.policy,
-                    "note": c.note,
-                }
-                for c in (self.plan.conflicts if self.plan else [])
-            ],
+            "conflicts": [c.as_json() for c in (self.plan.conflicts if self.plan else [])],
             "api": self.api,
             "seconds": round(self.seconds, 3),
         }

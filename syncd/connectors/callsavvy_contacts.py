@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from syncd.connectors.base import Connector, WriteResult
-from syncd.connectors.callsavvy_leads import check_envelope, email_problems
+from syncd.connectors.base import WriteResult
+from syncd.connectors.callsavvy_api import CallsavvyConnector, email_problems
 from syncd.connectors.errors import AuthError, ProviderError, Rejected, Unreachable
 from syncd.engine.model import Action
 from syncd.mapping.apply import Mapper
@@ -20,19 +20,9 @@ BULK_MAX = 100  # createBulkContact items per call (assumed, as the payload itse
 _FIELDS = ("name", "email", "phone")
 
 
-class CallsavvyContacts(Connector):
-    kind = "callsavvy"
+class CallsavvyContacts(CallsavvyConnector):
     replaces = True
     write_chunk = BULK_MAX  # new contacts of a chunk go out in one createBulkContact
-
-    def auth_headers(self, secrets: dict[str, str]) -> dict[str, str]:
-        return {"Public-Key": secrets["public_key"], "Private-Key": secrets["private_key"]}
-
-    async def call(self, resource: str, body: dict[str, Any], *, idempotent: bool = True) -> Any:
-        _, data = await self.http.request(
-            "POST", f"/{resource}", json_body=body, idempotent=idempotent, check=check_envelope(self.name, resource)
-        )
-        return data.get("data")
 
     async def group_id(self) -> str | None:
         if self.entry.group_id:

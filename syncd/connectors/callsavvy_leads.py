@@ -7,13 +7,11 @@ run as three concurrent queues: together they use the global allowance, not one 
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
-import httpx
-
-from syncd.connectors.base import Connector, WriteResult
-from syncd.connectors.errors import AuthError, ProviderError, Rejected, Retryable, Unreachable
+from syncd.connectors.base import WriteResult
+from syncd.connectors.callsavvy_api import CallsavvyConnector, email_problems
+from syncd.connectors.errors import AuthError, ProviderError, Rejected, Unreachable
 from syncd.engine.model import Action
 from syncd.mapping.apply import Mapper
 
@@ -22,39 +20,7 @@ _WRITE_KEYS = (
 )  # fmt: skip
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def email_problems(payload: dict[str, Any]) -> list[str]:
-    """Callsavvy refuses an e-mail that is not a@b.c (createLead, createContact): found before sending."""
-    email = payload.get("email")
-    if isinstance(email, str) and email.strip() and not _EMAIL.match(email.strip()):
-        return [f"email: {email!r} is not an e-mail address Callsavvy accepts"]
-    return []
-
-
-def check_envelope(system: str, resource: str) -> Any:
-    def check(response: httpx.Response, body: Any) -> None:
-        if not isinstance(body, dict) or body.get("status") not in ("success", "error"):
-            raise Retryable(system, f"{resource} answered {response.status_code} without Callsavvy's envelope")
-        if body["status"] == "error":
-            raise Rejected(system, f"{resource}: {body.get('message') or 'error'}")
-
-    return check
-
-
-class CallsavvyLeads(Connector):
-    kind = "callsavvy"
-
-    def auth_headers(self, secrets: dict[str, str]) -> dict[str, str]:
-        return {"Public-Key": secrets["public_key"], "Private-Key": secrets["private_key"]}
-
-    async def call(self, resource: str, body: dict[str, Any], *, idempotent: bool = True) -> Any:
-        _, data = await self.http.request(
-            "POST", f"/{resource}", json_body=body, idempotent=idempotent, check=check_envelope(self.name, resource)
-        )
-        return data.get("data")
-
+class CallsavvyLeads(CallsavvyConnector):
     async def fetch(self) -> list[dict[str, Any]]:
         data = await self.call("getLeads", {})
         if not isinstance(data, list):

@@ -137,6 +137,10 @@ class Conflict:
     policy: str
     note: str = ""
 
+    def as_json(self) -> dict[str, Any]:
+        return {"who": self.label, "field": self.field, "values": self.values, "decision": self.decision,
+                "policy": self.policy, "note": self.note}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Problem:

@@ -26,6 +26,10 @@ LEAD_SYSTEMS = ("callsavvy", "callyzer", "appsapi")
 TAG_DELETED = "deleted-in-crm"
 
 
+def _numbers(lead: dict[str, Any]) -> list[str]:
+    return list(lead["details"]["contact_numbers"])
+
+
 def digits(value: str) -> str:
     return re.sub(r"\D", "", value)
 
@@ -153,21 +157,8 @@ class World:
         self.tally.creates += 1
 
     def _find(self, system: str, p: Person) -> list[tuple[str, dict[str, Any]]]:
-        """(record id for the admin API, record) of this person in a system."""
-        dump = self.h.dump(system)
-        if system == "callyzer":
-            return [
-                (r["id"], r)
-                for r in dump["leads"]
-                if any(digits(n).endswith(p.phone[2:]) for n in r["details"]["contact_numbers"])
-            ]
-        if system == "callsavvy":
-            rows = dump["contacts"] if p.contact else dump["leads"]
-            key = "contact_id" if p.contact else "lead_id"
-            return [(r[key], r) for r in rows if digits(r.get("phone") or "") == p.phone]
-        list_id = "1" if p.contact else "2"
-        return [(f"contact_lists/{list_id}/contacts/{r['id']}", r) for r in dump["contacts"].get(list_id, [])
-                if digits(r.get("phone_number") or "") == p.phone]  # fmt: skip
+        """(record id for the admin API, record) of this person in a system, as it is now."""
+        return self._find_in({system: self.h.dump(system)}, system, p)
 
     def edit(self) -> None:
         alive = [p for p in self.people if p.alive]
@@ -298,18 +289,19 @@ class World:
             store.close()
 
     def _find_in(self, dumps: dict[str, Any], system: str, p: Person) -> list[tuple[str, dict[str, Any]]]:
+        """(record id for the admin API, record) of this person in a system's dump."""
         dump = dumps[system]
         if system == "callyzer":
-            return [
-                (r["id"], r)
-                for r in dump["leads"]
-                if any(digits(n).endswith(p.phone[2:]) for n in r["details"]["contact_numbers"])
-            ]
+            national = p.phone[2:]
+            mine = [r for r in dump["leads"] if any(digits(n).endswith(national) for n in _numbers(r))]
+            return [(r["id"], r) for r in mine]
         if system == "callsavvy":
-            rows = dump["contacts"] if p.contact else dump["leads"]
-            return [("", r) for r in rows if digits(r.get("phone") or "") == p.phone]
+            rows, key = (dump["contacts"], "contact_id") if p.contact else (dump["leads"], "lead_id")
+            return [(r[key], r) for r in rows if digits(r.get("phone") or "") == p.phone]
         list_id = "1" if p.contact else "2"
-        return [("", r) for r in dump["contacts"].get(list_id, []) if digits(r.get("phone_number") or "") == p.phone]
+        entries = dump["contacts"].get(list_id, [])
+        return [(f"contact_lists/{list_id}/contacts/{r['id']}", r) for r in entries
+                if digits(r.get("phone_number") or "") == p.phone]  # fmt: skip
 
     def _compare(self, system: str, p: Person, rec: dict[str, Any]) -> None:
         if system == "callyzer":
