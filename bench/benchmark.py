@@ -65,7 +65,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from syncd.config.schema import DEFAULT_INTERVALS  # noqa: E402
+from syncd.config.schema import DEFAULT_INTERVALS
 
 SYSTEMS = ("callyzer", "callsavvy", "appsapi", "callpage")
 WRITABLE = ("callyzer", "callsavvy", "appsapi")
@@ -199,7 +199,9 @@ def expected_writes_initial(folks: list[Person]) -> dict[str, Counter[str]]:
 
 
 # --- first principles -----------------------------------------------------------------------------------
-def minimum_calls(held: dict[str, int], window_calls: int, writes: dict[str, Counter[str]]) -> dict[str, dict[str, Any]]:
+def minimum_calls(
+    held: dict[str, int], window_calls: int, writes: dict[str, Counter[str]]
+) -> dict[str, dict[str, Any]]:
     """Per system: the fewest fetch and write calls the providers' APIs allow."""
 
     def pages(n: int, per: int) -> int:
@@ -244,13 +246,50 @@ def floors(minimum: dict[str, dict[str, Any]], speed: float, jitter: float) -> d
     return out
 
 
+def latency_floor(trips: dict[str, list[tuple[bool, str, float]]], speed: float, jitter: float) -> tuple[float, float]:
+    """(fetch, write) seconds the slowest system needs given its pacing (intervals + jitter) and the round
+    trips it actually saw: a call follows the one before it, so each takes max(its interval, its round trip).
+    Writes use the median round trip per endpoint (a checkpoint that stalls the client inflates a few)."""
+    fetch_need = write_need = 0.0
+    for system, calls in trips.items():
+        interval, endpoint_iv = DEFAULT_INTERVALS[system]
+        interval, endpoint_iv = interval / speed + jitter, (endpoint_iv or 0) / speed + jitter
+        reads = [rtt for read, _, rtt in calls if read]
+        fetch_need = max(fetch_need, sum(max(interval, rtt) for rtt in reads))
+        by_endpoint: dict[str, list[float]] = defaultdict(list)
+        for read, path, rtt in calls:
+            if not read:
+                by_endpoint[path].append(rtt)
+        if not by_endpoint:
+            continue
+        if system == "callsavvy":  # one queue per endpoint, side by side, inside the global window
+            per = [len(v) * max(endpoint_iv, sorted(v)[len(v) // 2]) for v in by_endpoint.values()]
+            need = max(max(per), sum(len(v) for v in by_endpoint.values()) * interval)
+        else:
+            every = [rtt for v in by_endpoint.values() for rtt in v]
+            need = len(every) * max(interval, sorted(every)[len(every) // 2])
+        write_need = max(write_need, need)
+    return fetch_need, write_need
+
+
+def round_trip_summary(trips: dict[str, list[tuple[bool, str, float]]]) -> str:
+    parts = []
+    for system in SYSTEMS:
+        for read in (True, False):
+            rtts = sorted(rtt for r, _, rtt in trips.get(system, []) if r == read)
+            if rtts:
+                kind = "fetch" if read else "write"
+                parts.append(f"{system} {kind} {rtts[len(rtts) // 2] * 1000:.0f}/{rtts[-1] * 1000:.0f}")
+    return ", ".join(parts)
+
+
 # --- instrumentation (this process only) ------------------------------------------------------------------
 class Meter:
     """CPU (process_time) and wall time spent in wrapped functions, by name."""
 
     def __init__(self) -> None:
-        self.cpu: Counter[str] = Counter()
-        self.wall: Counter[str] = Counter()
+        self.cpu: defaultdict[str, float] = defaultdict(float)
+        self.wall: defaultdict[str, float] = defaultdict(float)
         self.count: Counter[str] = Counter()
         self.marks: dict[str, float] = {}
         self.depth = 0
@@ -293,18 +332,43 @@ class Meter:
 
 
 METER = Meter()
+#: per phase: system → [(fetch?, endpoint, round-trip seconds)] of every HTTP call syncd made
+ROUND_TRIPS: dict[str, list[tuple[bool, str, float]]] = defaultdict(list)
+PORTS: dict[int, str] = {}
+READS = ("/lead/get", "/getLeads", "/getContacts", "/getContactGroups", "/employee/get")
+
+
+def is_read(method: str, path: str) -> bool:
+    return method.upper() == "GET" or path.endswith(READS)
+
+
 STORE_METHODS = ("load_entities", "pending_journal", "journal", "record", "record_conflicts", "resolutions",
                  "skipped", "begin_run", "finish_run", "get_cursor", "set_cursor", "linked_remote_ids")  # fmt: skip
 
 
 def instrument() -> None:
+    import httpx
+
     import syncd.engine.plan as plan_mod
     import syncd.runner as runner_mod
     from syncd.state.store import Store
 
     runner_mod.JobRun._map = METER.wrap("map", runner_mod.JobRun._map)  # type: ignore[method-assign]
+    request = httpx.AsyncClient.request
+
+    @functools.wraps(request)
+    async def timed(self: Any, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        response = await request(self, method, url, *args, **kwargs)
+        target = response.request.url
+        system = PORTS.get(target.port or 0)
+        if system is not None:
+            ROUND_TRIPS[system].append((is_read(method, target.path), target.path, time.perf_counter() - started))
+        return response
+
+    httpx.AsyncClient.request = timed  # type: ignore[method-assign]
     runner_mod.JobRun._apply = METER.wrap_async("apply", runner_mod.JobRun._apply)  # type: ignore[method-assign]
-    runner_mod.make_plan = METER.wrap("plan", runner_mod.make_plan)
+    runner_mod.make_plan = METER.wrap("plan", runner_mod.make_plan)  # type: ignore[attr-defined]
     plan_mod._match = METER.wrap("match", plan_mod._match)
     for name in STORE_METHODS:
         if hasattr(Store, name):
@@ -322,7 +386,7 @@ class Bench:
         return self.box.admin(system)
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        return self.box.stats()
+        return dict(self.box.stats())
 
     def held(self) -> dict[str, int]:
         """What each system holds now (admin dump: free)."""
@@ -343,23 +407,27 @@ class Bench:
                 c.delete("/_sim/records").raise_for_status()
                 c.post("/_sim/records", json=body, timeout=600).raise_for_status()
 
-    def index_by_phone(self) -> dict[str, dict[str, str]]:
-        """system → ten-digit national number → the record id the admin API edits."""
-        out: dict[str, dict[str, str]] = {}
+    def index_by_phone(self) -> dict[str, dict[str, tuple[str, dict[str, Any]]]]:
+        """system → ten-digit national number → (the record id the admin API edits, the record as listed)."""
+
+        def digits(text: str | None) -> str:
+            return "".join(ch for ch in (text or "") if ch.isdigit())[-10:]
+
+        out: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}
         with self.admin("callyzer") as c:
             leads = c.get("/_sim/records").json()["leads"]
-            out["callyzer"] = {lead["details"]["contact_numbers"][0][-10:]: lead["id"] for lead in leads}
+            out["callyzer"] = {digits(lead["details"]["contact_numbers"][0]): (lead["id"], lead) for lead in leads}
         with self.admin("callsavvy") as c:
             leads = c.get("/_sim/records").json()["leads"]
-            out["callsavvy"] = {"".join(ch for ch in lead["phone"] if ch.isdigit())[-10:]: lead["lead_id"]
-                                for lead in leads}  # fmt: skip
+            out["callsavvy"] = {digits(lead["phone"]): (lead["lead_id"], lead) for lead in leads}
         with self.admin("appsapi") as c:
             rows = c.get("/_sim/records").json()["contacts"].get("2", [])
-            out["appsapi"] = {"".join(ch for ch in (r["phone_number"] or "") if ch.isdigit())[-10:]:
-                              f"contact_lists/2/contacts/{r['id']}" for r in rows}  # fmt: skip
+            out["appsapi"] = {digits(r["phone_number"]): (f"contact_lists/2/contacts/{r['id']}", r) for r in rows}
         return out
 
-    def edit(self, folks: list[Person], share: float, rng: random.Random) -> tuple[dict[str, Counter[str]], Counter[str]]:
+    def edit(
+        self, folks: list[Person], share: float, rng: random.Random
+    ) -> tuple[dict[str, Counter[str]], Counter[str]]:
         """Edits ``share`` of the people, each on one random system, as a person in that system's UI would.
         Returns the writes the next sync must make (per target system) and the edits made (per system)."""
         index = self.index_by_phone()
@@ -369,15 +437,15 @@ class Bench:
         for p in chosen:
             system = rng.choice(WRITABLE)
             what, reaches = rng.choice(EDITS[system])
-            record_id = index[system][p.national]
+            record_id, listed = index[system][p.national]
             if what == "company":
                 p.company = f"Nova Ventures {p.i}"
             elif what == "last_name":
                 p.last = f"Verma{p.i % 97}"
             elif what == "email":
                 p.email = f"{p.first}.{p.last}.new{p.i}@example.org".lower()
-            elif what == "status":
-                p.status = next(s for s in STATUSES if s != p.status)
+            elif what == "status":  # a status the lead does not hold (people syncd created hold the default)
+                p.status = next(s for s in STATUSES if s != listed["status"])
             patch: dict[str, Any]
             if system == "callyzer":
                 key = {"company": "company_name", "last_name": "last_name"}[what]
@@ -423,6 +491,7 @@ class PhaseResult:
     status: str
     problems: list[str]
     load: tuple[float, float, float]
+    trips: dict[str, list[tuple[bool, str, float]]]
 
 
 def delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
@@ -439,25 +508,38 @@ def split_calls(system: str, by_endpoint: dict[str, int]) -> tuple[int, int]:
     """(fetch calls, write calls) from a simulator's per-endpoint counts."""
     fetch = write = 0
     for endpoint, n in by_endpoint.items():
-        reading = (
-            endpoint in ("/lead/get", "/getLeads", "/getContacts", "/getContactGroups", "/employee/get")
-            or endpoint.startswith("GET ")
-        )
-        if reading:
+        if endpoint in READS or endpoint.startswith("GET "):
             fetch += n
         else:
             write += n
     return fetch, write
 
 
-async def run_phase(bench: Bench, job: Any, name: str, minimum: dict[str, dict[str, Any]],
-                    expected: dict[str, Counter[str]], folks_records: int, args: argparse.Namespace) -> PhaseResult:
+async def run_phase(
+    bench: Bench,
+    job: Any,
+    name: str,
+    minimum: dict[str, dict[str, Any]],
+    expected: dict[str, Counter[str]],
+    folks_records: int,
+    args: argparse.Namespace,
+) -> PhaseResult:
     before = bench.stats()
     METER.reset()
+    ROUND_TRIPS.clear()
     gc.collect()
+    profiler = None
+    if args.profile and args.profile in name:
+        from pyinstrument import Profiler  # type: ignore[import-not-found]  # pip install --target /tmp/prof
+
+        profiler = Profiler(interval=0.001, async_mode="disabled")
+        profiler.start()
     started = time.perf_counter()
     report = await job.run()
     wall = time.perf_counter() - started
+    if profiler is not None:
+        profiler.stop()
+        print(profiler.output_text(unicode=False, color=False, show_all=False))
     after = bench.stats()
     served = {s: delta(after[s], before[s]) for s in SYSTEMS}
     planned: dict[str, Counter[str]] = {s: Counter() for s in SYSTEMS}
@@ -472,6 +554,7 @@ async def run_phase(bench: Bench, job: Any, name: str, minimum: dict[str, dict[s
         client_calls={s: v.get("calls", 0) for s, v in report.api.items()},
         client_429={s: v.get("rate_limited", 0) for s, v in report.api.items()},
         status=f"{report.status} (exit {report.exit_code})", problems=problems, load=os.getloadavg(),
+        trips={k: list(v) for k, v in ROUND_TRIPS.items()},
     )  # fmt: skip
 
 
@@ -497,11 +580,13 @@ def print_phase(n: int, r: PhaseResult, args: argparse.Namespace) -> dict[str, A
         model = sum(r.expected.get(system, Counter()).values())
         jit = fl["paced_fetch"] + fl["paced_write"] - fl["total"]
         print(f"{system:<10} {fetch:>6} {m['fetch']:>5} {write:>6} {m['write']:>5} {planned:>8} {model:>6} "
-              f"{calls:>6} {least:>6} {pct:>+6.1f} {served['rate_limited']:>4} {fl['total']:>8.2f} {jit:>+8.2f}")  # fmt: skip
+              f"{calls:>6} {least:>6} {pct:>+6.1f} {served['rate_limited']:>4} "
+              f"{fl['total']:>8.2f} {jit:>+8.2f}")  # fmt: skip
     run_floor = max(f["total"] for f in r.floor.values())
     slowest = max(r.floor, key=lambda s: r.floor[s]["total"])
     phased = max(f["fetch"] for f in r.floor.values()) + max(f["write"] for f in r.floor.values())
     paced = max(f["paced_fetch"] for f in r.floor.values()) + max(f["paced_write"] for f in r.floor.values())
+    lat_fetch, lat_write = latency_floor(r.trips, args.speed, args.jitter)
     m = r.marks
     fetch_end = m.get("map.first", r.wall)
     apply_wall = r.wall_in.get("apply", 0.0)
@@ -511,15 +596,20 @@ def print_phase(n: int, r: PhaseResult, args: argparse.Namespace) -> dict[str, A
     store_wall = sum(v for k, v in r.wall_in.items() if k.startswith("store."))
     recs = max(r.records, 1)
     all429 = sum(s["rate_limited"] for s in r.served.values())
-    print(f"calls: {total_calls} made, {total_min} minimum ({(total_calls - total_min) / max(total_min, 1) * 100:+.1f}%)"
+    extra = (total_calls - total_min) / max(total_min, 1) * 100
+    print(f"calls: {total_calls} made, {total_min} minimum ({extra:+.1f}%)"
           f"{'  = exactly the minimum' if exact else ''}; 429s served: {all429}")  # fmt: skip
     print(f"wall {r.wall:.2f} s | floor {run_floor:.2f} s ({slowest}) → {r.wall / run_floor if run_floor else 0:.2f}× "
           f"| fetch-then-write floor {phased:.2f} s → {r.wall / phased if phased else 0:.2f}× "
-          f"| with jitter {args.jitter * 1000:g} ms/call: {paced:.2f} s → {r.wall / paced if paced else 0:.2f}×")  # fmt: skip
+          f"| with jitter {args.jitter * 1000:g} ms/call: {paced:.2f} s "
+          f"→ {r.wall / paced if paced else 0:.2f}×")  # fmt: skip
     print(f"  time line: fetch {fetch_end:.2f} s (floor {max(f['fetch'] for f in r.floor.values()):.2f}), "
           f"apply {apply_wall:.2f} s (floor {max(f['write'] for f in r.floor.values()):.2f}), "
           f"store {store_wall:.2f} s wall in all ({r.wall_in.get('store.record', 0):.2f} s in record, "
           f"{r.count.get('store.record', 0)} calls)")  # fmt: skip
+    print(f"  floor with the round trips seen (ms p50/max: {round_trip_summary(r.trips)}): fetch {lat_fetch:.2f} s + "
+          f"write {lat_write:.2f} s = {lat_fetch + lat_write:.2f} s "
+          f"→ wall {r.wall / (lat_fetch + lat_write):.2f}×")  # fmt: skip
     print(f"  local CPU: map {cpu['map']:.3f} s, match {cpu['match']:.3f} s, plan {cpu['plan'] - cpu['match']:.3f} s "
           f"→ map+match+plan {local:.3f} s for {r.records:,} records = {local / recs * 1e6:.1f} µs/record "
           f"= {recs / local if local else float('inf'):,.0f} records/s; store CPU {store_cpu:.3f} s")  # fmt: skip
@@ -532,7 +622,8 @@ def print_phase(n: int, r: PhaseResult, args: argparse.Namespace) -> dict[str, A
     if wrong:
         print(f"  ! planned writes differ from the model: {wrong}")
     return {"calls": total_calls, "minimum": total_min, "exact": exact, "wall": r.wall, "floor": run_floor,
-            "phased": phased, "paced": paced, "429": all429, "local": local, "records": r.records}  # fmt: skip
+            "phased": phased, "paced": paced, "429": all429, "local": local, "records": r.records,
+            "latency": lat_fetch + lat_write, "store": store_wall}  # fmt: skip
 
 
 async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -562,13 +653,16 @@ async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]
         slog.add_secrets(loaded.secret_values())
         slog.configure("error", "auto")
         bench = Bench(box, directory, args)
+        PORTS.clear()
+        PORTS.update({served.port: name for name, served in box.server.served.items()})
         t = time.perf_counter()
         bench.seed(bodies)
         records = sum(held_seed.values())
         print(f"\n=== {n:,} people: {records:,} records seeded in {time.perf_counter() - t:.1f} s "
               f"(callyzer {held_seed['callyzer']:,} leads, callsavvy {held_seed['callsavvy']:,} leads, "
               f"apps api {held_seed['appsapi']:,} entries, callpage {held_seed['callpage']:,} calls from "
-              f"{sum(1 for p in folks if p.calls):,} numbers); speed {args.speed:g}, jitter {args.jitter * 1000:g} ms ===")  # fmt: skip
+              f"{sum(1 for p in folks if p.calls):,} numbers); speed {args.speed:g}, "
+              f"jitter {args.jitter * 1000:g} ms ===")  # fmt: skip
         store = Store(loaded.state_url)
         job = JobRun(loaded, "leads", store)
         rng = random.Random(args.seed)
@@ -606,6 +700,12 @@ async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]
 
 def network(args: argparse.Namespace) -> None:
     instrument()
+    if args.no_checkpoint:
+        import syncd.runner as runner_mod
+
+        if hasattr(runner_mod, "Checkpoint"):  # what-if: the people are recorded once, at the end of the run
+            runner_mod.Checkpoint.save = lambda self, job: None  # type: ignore[method-assign]
+            print("WHAT-IF: runner.Checkpoint.save disabled in this process (everything is recorded at the end)")
     print(f"syncd benchmark: sizes {args.sizes}, speed {args.speed:g}, jitter {args.jitter * 1000:g} ms/call, "
           f"{os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f}")  # fmt: skip
     summary = []
@@ -619,7 +719,8 @@ def network(args: argparse.Namespace) -> None:
         parts = []
         for name, r in zip(names, results, strict=False):
             rate = r["records"] / r["local"] if r["local"] else float("inf")
-            parts.append(f"{name} {r['calls']}/{r['minimum']} · {r['wall'] / r['floor']:.2f}× · {r['429']} · {rate:,.0f}/s")
+            ratio = r["wall"] / r["floor"]
+            parts.append(f"{name} {r['calls']}/{r['minimum']} · {ratio:.2f}× · {r['429']} · {rate:,.0f}/s")
         print(f"  {n:>7,}: " + " | ".join(parts))
 
 
@@ -697,9 +798,9 @@ def local_entities(n: int, changed: float, seed: int) -> tuple[dict[str, Any], d
 def local_scenario(n: int, changed: float, seed: int, queue: Any) -> None:
     from syncd.engine.plan import plan
 
-    base = current_rss_mb()
     directory = Path(tempfile.mkdtemp(prefix="syncd-bench-local-"))
     job = local_roles(directory)
+    base = current_rss_mb()
     gc.disable()  # building the inputs is set-up, not measured
     t = time.perf_counter()
     entities, fetched, records = local_entities(n, changed, seed)
@@ -755,19 +856,33 @@ def local(args: argparse.Namespace) -> None:
               f"{r['peak_rss']:>6.0f}MB {r['peak_rss'] - r['input_rss']:>+6.0f}MB")  # fmt: skip
         print(f"{'':<14} (inputs built in {r['built']:.1f} s, not timed; {r['link_updates']:,} link updates; "
               f"{r['gc']} GC passes during plan; load avg {r['load']:.1f}; planned {r['counts']})")  # fmt: skip
-    print("RSS base: after imports and the job's roles; inputs: once the entities and records are built; "
-          "peak: the process's peak; planner: peak − inputs.")
+    print(
+        "RSS base: after imports and the job's roles; inputs: once the entities and records are built; "
+        "peak: the process's peak; planner: peak − inputs."
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="people per run (100000 on request)")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[1000, 10000], help="people per run (100000 on request)"
+    )
     parser.add_argument("--speed", type=float, default=200.0, help="rate-limit compression (simulators and clients)")
-    parser.add_argument("--jitter", type=float, default=0.002,
-                        help="rate.jitter: seconds the client adds to every interval (the sandbox's default is 0.02)")
+    parser.add_argument(
+        "--jitter",
+        type=float,
+        default=0.002,
+        help="rate.jitter: seconds the client adds to every interval (the sandbox's default is 0.02)",
+    )
     parser.add_argument("--changed", type=float, default=0.01, help="share of people edited before the steady run")
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--keep", action="store_true", help="keep the state directories")
+    parser.add_argument(
+        "--no-checkpoint",
+        action="store_true",
+        help="what-if: skip the runner's per-chunk recording (everything is recorded at the end)",
+    )
+    parser.add_argument("--profile", metavar="PHASE", help="profile phases whose name contains this (pyinstrument)")
     parser.add_argument("--local-only", action="store_true", help="plan N linked entities in memory, no network")
     parser.add_argument("--entities", type=int, default=1_000_000, help="entities for --local-only")
     args = parser.parse_args()

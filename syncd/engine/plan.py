@@ -211,11 +211,11 @@ class _EntityPlanner:
     def quiet_check(self, present: dict[str, dict[str, Record]]) -> Callable[[str, EntityState], bool]:
         """A check that plans a person in one pass when nothing about them can lead to a write, and
         says whether it did: every link live and ranked, no replace pending, every record listed with
-        exactly the values last synced (clean ones), none missing from a complete listing, and a record
-        on every system that would otherwise get a create. Such a person gets, from ``entity``, exactly
-        one unchanged link update per listed record, in priority order, and nothing else; so that is
-        what this emits (sharing the record's values dict rather than copying it). Anything else returns
-        False and takes the full path."""
+        exactly the values last synced (clean ones, none unreadable), none missing from a complete
+        listing, and a record on every system that would otherwise get a create. Such a person gets,
+        from ``entity``, exactly one unchanged link update per listed record, in priority order, and
+        nothing else; so that is what this emits (sharing the record's values dict rather than copying
+        it). Anything else returns False and takes the full path. (1M people: see bench/README.md.)"""
         roles, fetched, replacing, links_out = self.roles, self.fetched, self.replacing, self.out.links
         rank = self.rank
         # per ranked system of the job: (its listed records by entity, listing complete, cursor-read, rank)
@@ -252,6 +252,9 @@ class _EntityPlanner:
                         del links_out[mark:]
                         return False
                     continue
+                if rec.unreadable:  # garbled fields: the full path decides what stands
+                    del links_out[mark:]
+                    return False
                 synced = link.synced
                 # a cursor-read source shows its values over the synced ones: same content, synced's order
                 kept = synced if incremental else rec.values

@@ -18,7 +18,7 @@ from syncd.mapping import paths
 from syncd.mapping.spec import FieldSpec, MappingSpec
 from syncd.mapping.transforms import TRANSFORMS, Context, TransformError, join_name, split_name, to_e164
 
-_SECONDS = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")  # Callyzer's stamp without its zone
+_SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")  # Callyzer's stamp without its zone
 
 
 @dataclass
