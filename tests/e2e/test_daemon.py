@@ -194,3 +194,35 @@ def test_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     )  # fmt: skip
     for directive in required:
         assert directive in service, directive
+
+
+def test_the_daemon_serves_prometheus_metrics(harness4: Harness) -> None:
+    import socket
+    import tomllib
+    import urllib.request
+
+    h = harness4
+    seed_people(h, 3)
+    path = daemon_config(h, {"leads": "1s", "contacts": "1h"})
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = tomllib.loads(path.read_text())
+    config["metrics"] = {"listen": f"127.0.0.1:{port}"}
+    path.write_text(tomli_w.dumps(config))
+    proc = start_daemon(h)
+    try:
+        wait_for(lambda: len(runs(h, "leads")) >= 2, 60, "two runs")
+
+        def scrape() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                return str(response.read().decode())
+
+        wait_for(lambda: 'syncd_runs_total{job="leads",status="ok"}' in scrape(), 30, "the runs counted")
+        text = scrape()
+        assert 'syncd_api_calls_total{job="leads",system="callyzer"}' in text
+        assert 'syncd_last_success_timestamp_seconds{job="leads"}' in text
+        assert 'syncd_open_failures{job="leads"} 0.0' in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
