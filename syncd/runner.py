@@ -65,7 +65,9 @@ class Checkpoint:
         self.journal_ids = journal_ids
         self.complete = complete
         self.left: dict[str, int] = {}  # entity → writes still in flight
+        self.finished: set[str] = set()  # all written, not yet recorded
         self.recorded: set[str] = set()
+        self.last_save = 0.0
         self.problems: list[str] = []
         self.plan: Plan | None = None
         self.outcomes: Outcomes = {}
@@ -75,18 +77,25 @@ class Checkpoint:
         self.left = {u.entity_id: 0 for u in plan.links}
         for action in actions:
             self.left[action.entity_id] = self.left.get(action.entity_id, 0) + 1
+        self.finished = {eid for eid, n in self.left.items() if n == 0}
 
     def done(self, actions: list[Action]) -> None:
         for action in actions:
             self.left[action.entity_id] -= 1
+            if self.left[action.entity_id] == 0:
+                self.finished.add(action.entity_id)
 
     def unrecorded(self) -> set[str]:
         return set(self.left) - self.recorded
 
-    def save(self, job: JobRun) -> None:
-        finished = {eid for eid, n in self.left.items() if n == 0} - self.recorded
-        if not finished or self.plan is None:
+    def save(self, job: JobRun, *, every: float = 1.0) -> None:
+        """Records the people finished since the last save, at most once per ``every`` seconds: a kill
+        loses at most that much bookkeeping, which the next run's journal and matching recover."""
+        now = time.monotonic()
+        if not self.finished or self.plan is None or now - self.last_save < every:
             return
+        self.last_save = now
+        finished, self.finished = self.finished, set()
         self.problems += job.store.record(
             self.run_id, self.plan, self.outcomes, self.journal_ids, self.complete,
             uncertain=job.uncertain, held_back=job.held_back, only=finished, final=False,
@@ -419,7 +428,7 @@ class JobRun:
             by_system.setdefault(action.system, []).append(action)
         outcomes: Outcomes = {}
         checkpoint.begin(plan, actions, outcomes)
-        checkpoint.save(self)  # the people with nothing to send are done already
+        checkpoint.save(self, every=0)  # the people with nothing to send are done already
 
         async def one(name: str) -> None:
             connector, todo = self.connectors[name], by_system[name]

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, insert, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
@@ -206,28 +206,39 @@ class Store:
                         )
                         continue
                     row = links.get((eid, upd.system))
+                    encoded = _json(synced)
+                    if row is not None and (row.remote_id, row.synced, row.gone) == (remote_id, encoded, upd.gone):
+                        continue  # unchanged: a quiet run rewrites nothing
                     if row is None:
                         row = Link(entity_id=eid, job=job, system=upd.system, remote_id=remote_id, synced="{}")
                         links[(eid, upd.system)] = row
                     elif row.remote_id != remote_id:
                         by_remote.pop((row.system, row.remote_id), None)
                     row.remote_id = remote_id
-                    row.synced = _json(synced)
+                    row.synced = encoded
                     row.gone = upd.gone
                     row.updated_at = now()
                     by_remote[(upd.system, remote_id)] = row
                     session.add(row)
             mine = {id(a) for a in plan.actions if only is None or a.entity_id in only}
+            by_state: dict[str, list[int]] = defaultdict(list)
+            created: list[dict[str, Any]] = []
             for key, journal_id in journal_ids.items():
                 if key not in mine:
                     continue
                 ok, remote_id, _ = outcomes.get(key, (False, None, None))
-                entry = session.get(Journal, journal_id)
-                if entry is not None:
-                    entry.state = "done" if ok else "pending" if key in (uncertain or set()) else "failed"
-                    entry.remote_id = remote_id or entry.remote_id
-                    entry.finished_at = now()
-                    session.add(entry)
+                by_state["done" if ok else "pending" if key in (uncertain or set()) else "failed"].append(journal_id)
+                if ok and remote_id:
+                    created.append({"jid": journal_id, "rid": remote_id})
+            stamp = now()
+            for state, ids in by_state.items():  # one statement per state, not one round trip per row
+                for part in _chunks(ids):
+                    statement = update(Journal).where(Journal.id.in_(part))  # type: ignore[union-attr]
+                    session.connection().execute(statement.values(state=state, finished_at=stamp))
+            if created:
+                session.connection().execute(
+                    text("UPDATE journal SET remote_id = :rid WHERE id = :jid AND remote_id IS NULL"), created
+                )
             if final:
                 for eid in plan.dropped_entities:
                     ent = session.get(Entity, eid)
@@ -278,24 +289,19 @@ class Store:
 
     @staticmethod
     def _changes(session: Session, run_id: str, job: str, action: Action) -> None:
-        fields = action.changes or []
+        """The history rows of one write, inserted in one statement (no per-row model validation)."""
+        at = now()
+        base = {"run_id": run_id, "job": job, "entity_id": action.entity_id, "system": action.system, "at": at}
+        rows = [
+            {**base, "action": action.kind, "field": c.field, "before": _json(c.before), "after": _json(c.after),
+             "reason": redact_text(c.reason)}
+            for c in action.changes
+        ]  # fmt: skip
         if action.kind == "delete":
-            session.add(Change(run_id=run_id, job=job, entity_id=action.entity_id, system=action.system,
-                               action="delete", field="*", reason=action.reason))  # fmt: skip
-        for change in fields:
-            session.add(
-                Change(
-                    run_id=run_id,
-                    job=job,
-                    entity_id=action.entity_id,
-                    system=action.system,
-                    action=action.kind,
-                    field=change.field,
-                    before=_json(change.before),
-                    after=_json(change.after),
-                    reason=change.reason,
-                )
-            )
+            rows.append({**base, "action": "delete", "field": "*", "before": None, "after": None,
+                         "reason": redact_text(action.reason)})  # fmt: skip
+        if rows:
+            session.connection().execute(insert(Change), rows)
 
     @staticmethod
     def _failures(
@@ -519,7 +525,7 @@ def synced_of(link: Link) -> Canon:
     return dict(json.loads(link.synced))
 
 
-def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
     """SQL IN lists of a size every database takes."""
     return [items[i : i + size] for i in range(0, len(items), size)]
 
