@@ -82,6 +82,7 @@ class Sandbox:
         return out
 
     def write_secrets(self, directory: Path) -> dict[str, dict[str, str]]:
+        directory = Path(directory).resolve()  # the config names them absolutely: it may live anywhere
         directory.mkdir(parents=True, exist_ok=True)
         out: dict[str, dict[str, str]] = {}
         for system, keys in SECRETS.items():
@@ -94,6 +95,7 @@ class Sandbox:
         return out
 
     def config(self, directory: Path, jobs: dict[str, Any] | None = None, **system_overrides: Any) -> dict[str, Any]:
+        directory = Path(directory).resolve()
         secrets = self.write_secrets(directory / "secrets")
         systems: dict[str, Any] = {}
         for system in self.sims:
