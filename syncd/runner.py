@@ -353,7 +353,7 @@ class JobRun:
             outcomes,
             journal_ids,
             complete,
-            recovered=[j.id for j in pending if j.id],
+            recovered=[(j.id, j.entity_id, j.system) for j in pending if j.id],
             uncertain=self.uncertain,
             held_back=self.held_back,
             only=checkpoint.unrecorded(),

@@ -154,7 +154,7 @@ class Store:
         journal_ids: dict[int, int],
         complete_systems: set[str],
         *,
-        recovered: Iterable[int] = (),
+        recovered: Iterable[tuple[int, str, str]] = (),
         uncertain: set[int] | None = None,
         held_back: set[int] | None = None,
         only: set[str] | None = None,
@@ -245,7 +245,12 @@ class Store:
                     if ent is not None and ent.deleted_at is None:
                         ent.deleted_at = now()
                         session.add(ent)
-                for journal_id in recovered:  # an earlier run's unfinished writes: this run has looked at them
+                # an earlier run's unfinished write is settled only once this run listed its system in full and
+                # every write of that person went through: until then it keeps telling the planner what is ours
+                unsettled = {a.entity_id for a in plan.actions if not outcomes.get(id(a), (False,))[0]}
+                for journal_id, entity_id, system in recovered:
+                    if system not in complete_systems or entity_id in unsettled:
+                        continue
                     entry = session.get(Journal, journal_id)
                     if entry is not None and entry.state == "pending":
                         entry.state = "recovered"
