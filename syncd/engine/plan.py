@@ -400,8 +400,10 @@ class _EntityPlanner:
             base = ent.live[system].synced
             shown = self._shown(system, rec, base)
             echo = self.echoes.get((ent.id, system))
-            if echo is not None and all(canonical.same(shown.get(n), echo.get(n)) for n in self.roles[system].reads):
-                base = echo  # an earlier run's write landed before that run could record it: not an edit
+            if echo and all(canonical.same(shown.get(n), v) for n, v in echo.items()):
+                # an earlier run's write landed before that run could record it: the fields it wrote are not
+                # an edit; every other field still counts against what was last synced
+                base = canonical.clean({**base, **echo})
             for name in self.roles[system].reads:
                 if not canonical.same(shown.get(name), base.get(name)):
                     changed[name][system] = shown.get(name)

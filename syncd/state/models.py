@@ -97,8 +97,9 @@ class Journal(SQLModel, table=True):
     entity_id: str
     action: str
     remote_id: str | None = None
-    #: what the provider holds once the write lands (canonical JSON): a later run that finds exactly this on
-    #: the record knows it is the echo of this write, not somebody's edit, even if this run never recorded it
+    #: the fields this write changes, with the values the provider holds once it lands (canonical JSON): a
+    #: later run that finds exactly these knows they are the echo of this write, not somebody's edit, even if
+    #: this run never recorded it
     expected: str = "{}"
     state: str = "pending"  # pending | done | failed | recovered
     created_at: datetime = Field(default_factory=now)

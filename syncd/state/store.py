@@ -132,7 +132,8 @@ class Store:
                 entity_id=a.entity_id,
                 action=a.kind,
                 remote_id=a.remote_id,
-                expected=_json(a.expected),
+                # only what this write changes: the rest of the record is somebody else's, maybe their edit
+                expected=_json({c.field: a.expected.get(c.field) for c in a.changes}),
             )
             for a in actions
         }

@@ -65,4 +65,37 @@ def test_an_unrecorded_write_that_landed_is_an_echo_not_an_edit() -> None:
         return sorted((a.kind, a.system) for a in p.actions)
 
     assert plan({}) == [("create", "a")], "without the journal the tag looks like an edit: restored"
-    assert plan({("E1", "b"): tagged}) == [], "with it the tag is our own: the delete stands, nothing to send"
+    assert plan({("E1", "b"): {"tags": tagged["tags"]}}) == [], "with it the tag is ours: the delete stands"
+
+
+def test_an_echo_covers_only_the_fields_the_write_changed() -> None:
+    """A replace carried a last name to b and died unrecorded; meanwhile a person had changed b's e-mail.
+    The last name is our echo; the e-mail is still that person's edit and must reach a."""
+    rls = {"a": role("a"), "b": role("b")}
+    ent = EntityState("E1", {"a": LinkState("a", "a-1", dict(BASE)), "b": LinkState("b", "b-1", dict(BASE))})
+    a_now = {**BASE, "last_name": "Patel"}  # a's own change, which the dead run was carrying to b
+    b_now = {**BASE, "last_name": "Patel", "email": "raj@new.in"}
+    fetched = {"a": Fetched([rec("a", "a-1", **a_now)]), "b": Fetched([rec("b", "b-1", **b_now)])}
+    echoes = {("E1", "b"): {"last_name": "Patel"}}
+    p = make_plan("job", rls, policies("a", "b"), {"E1": ent}, fetched, ids(), echoes=echoes)  # type: ignore[arg-type]
+    [update] = p.actions
+    assert update.system == "a" and update.expected["email"] == "raj@new.in"
+
+
+def test_the_journal_keeps_only_the_fields_a_write_changes(tmp_path: Path) -> None:
+    import json
+
+    from sqlmodel import Session, select
+
+    from syncd.engine.model import Action, FieldChange
+    from syncd.state.models import Journal
+
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    expected = {**BASE, "last_name": "Patel", "email": "somebody-else@edit.in"}
+    action = Action("update", "b", "E1", "b-1", expected, expected, [FieldChange("last_name", "Gajjar", "Patel", "r")],
+                    "r", "Raj")  # fmt: skip
+    store.journal("r1", "job", [action])
+    with Session(store.engine) as session:
+        [row] = session.exec(select(Journal))
+    assert json.loads(row.expected) == {"last_name": "Patel"}
+    store.close()
