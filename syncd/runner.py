@@ -211,7 +211,6 @@ class JobRun:
         self.uncertain: set[int] = set()  # id(action) of writes that may have landed in part: journal stays pending
         self.stopping: str | None = None
         self.held_back: set[int] = set()  # id(action) of writes a person skipped (syncd failures --skip)
-        self.mapping_warnings: list[str] = []
         self.progress: Progress | None = None  # set by the CLI on a terminal
         self.mappers: dict[str, Mapper] = {}
         self.connectors: dict[str, Connector] = {}
@@ -385,21 +384,23 @@ class JobRun:
                 fetched[name] = Fetched([], complete=False)
                 continue
             incremental = self.connectors[name].incremental
-            self.mapping_warnings = []
-            fetched[name] = Fetched(self._map(name, result), complete=not incremental, incremental=incremental)
-            report.warnings.extend(self.mapping_warnings)
+            records, skipped = self._map(name, result)
+            fetched[name] = Fetched(records, complete=not incremental, incremental=incremental)
+            report.warnings.extend(skipped)
             report.warnings.extend(f"{name}: {w}" for w in self.connectors[name].fetch_warnings)
             report.fetched[name] = len(result)
         return fetched
 
-    def _map(self, system: str, raws: list[dict[str, Any]]) -> list[Record]:
+    def _map(self, system: str, raws: list[dict[str, Any]]) -> tuple[list[Record], list[str]]:
+        """The listing in canonical form, and a warning for each record it had to skip."""
         mapper = self.mappers[system]
-        records = []
+        records: list[Record] = []
+        skipped: list[str] = []
         for position, raw in enumerate(raws):
             remote_id = mapper.remote_id(raw)
             if remote_id is None:
                 where = ".".join(str(s) for s in mapper.spec.id_path)
-                self.mapping_warnings.append(
+                skipped.append(
                     f"{system}: record #{position + 1} of the listing has no {where} (mapping id): skipped"
                 )
                 continue
@@ -416,7 +417,7 @@ class JobRun:
                     frozenset(inbound.unreadable),
                 )
             )
-        return records
+        return records, skipped
 
     async def _apply(self, plan: Plan, actions: list[Action], checkpoint: Checkpoint) -> Outcomes:
         """Sends the writes, every system at once, each in chunks (a Callyzer chunk is one full bulksave);

@@ -20,7 +20,6 @@ from sqlalchemy import event, insert, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
-from syncd.canonical import Canon
 from syncd.engine.model import Action, EntityState, LinkState, LinkUpdate, Plan
 from syncd.logging import redact_text
 from syncd.state.models import (
@@ -526,9 +525,6 @@ class Store:
         with self.engine.connect() as conn:
             return bool(conn.execute(text("PRAGMA integrity_check")).scalar() == "ok")
 
-
-def synced_of(link: Link) -> Canon:
-    return dict(json.loads(link.synced))
 
 
 def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
