@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -369,7 +370,28 @@ class JobRun:
 
     async def _fetch(self, report: RunReport, bound: Any) -> dict[str, Fetched]:
         names = list(self.connectors)
-        results = await asyncio.gather(*(self.connectors[n].fetch() for n in names), return_exceptions=True)
+        # each page is mapped as it arrives, while the next one waits for its turn under the rate limit, so
+        # the last page leaves little local work before planning; keyed by the raw record itself (kept alive
+        # here, so its id is not reused), a page read twice (an Apps API listing re-read) simply misses
+        mapped: dict[str, dict[int, tuple[dict[str, Any], Record]]] = {n: {} for n in names}
+
+        def mapper_of(name: str) -> Callable[[list[dict[str, Any]]], None]:
+            def on_page(raws: list[dict[str, Any]]) -> None:
+                memo = mapped[name]
+                for raw in raws:
+                    record = self._record(name, raw)
+                    if record is not None:
+                        memo[id(raw)] = (raw, record)
+
+            return on_page
+
+        for name in names:
+            self.connectors[name].on_page = mapper_of(name)
+        try:
+            results = await asyncio.gather(*(self.connectors[n].fetch() for n in names), return_exceptions=True)
+        finally:
+            for name in names:
+                self.connectors[name].on_page = None
         fetched: dict[str, Fetched] = {}
         for name, result in zip(names, results, strict=True):
             if isinstance(result, AuthError):
@@ -384,40 +406,47 @@ class JobRun:
                 fetched[name] = Fetched([], complete=False)
                 continue
             incremental = self.connectors[name].incremental
-            records, skipped = self._map(name, result)
+            records, skipped = self._map(name, result, mapped.pop(name))
             fetched[name] = Fetched(records, complete=not incremental, incremental=incremental)
             report.warnings.extend(skipped)
             report.warnings.extend(f"{name}: {w}" for w in self.connectors[name].fetch_warnings)
             report.fetched[name] = len(result)
         return fetched
 
-    def _map(self, system: str, raws: list[dict[str, Any]]) -> tuple[list[Record], list[str]]:
-        """The listing in canonical form, and a warning for each record it had to skip."""
-        mapper = self.mappers[system]
+    def _map(
+        self, system: str, raws: list[dict[str, Any]], premapped: dict[int, tuple[dict[str, Any], Record]]
+    ) -> tuple[list[Record], list[str]]:
+        """The listing in canonical form (``premapped``: the records mapped page by page during the fetch),
+        and a warning for each record it had to skip."""
         records: list[Record] = []
         skipped: list[str] = []
         for position, raw in enumerate(raws):
-            remote_id = mapper.remote_id(raw)
-            if remote_id is None:
-                where = ".".join(str(s) for s in mapper.spec.id_path)
-                skipped.append(
-                    f"{system}: record #{position + 1} of the listing has no {where} (mapping id): skipped"
-                )
+            done = premapped.get(id(raw))
+            record = done[1] if done is not None and done[0] is raw else self._record(system, raw)
+            if record is None:
+                where = ".".join(str(s) for s in self.mappers[system].spec.id_path)
+                skipped.append(f"{system}: record #{position + 1} of the listing has no {where} (mapping id): skipped")
                 continue
-            inbound = mapper.to_canonical(raw)
-            records.append(
-                Record(
-                    system,
-                    remote_id,
-                    inbound.values,
-                    raw,
-                    mapper.modified(raw),
-                    tuple(inbound.problems),
-                    mapper.entity_hint(raw),
-                    frozenset(inbound.unreadable),
-                )
-            )
+            records.append(record)
         return records, skipped
+
+    def _record(self, system: str, raw: dict[str, Any]) -> Record | None:
+        """One listed record in canonical form; None when it has no id."""
+        mapper = self.mappers[system]
+        remote_id = mapper.remote_id(raw)
+        if remote_id is None:
+            return None
+        inbound = mapper.to_canonical(raw)
+        return Record(
+            system,
+            remote_id,
+            inbound.values,
+            raw,
+            mapper.modified(raw),
+            tuple(inbound.problems),
+            mapper.entity_hint(raw),
+            frozenset(inbound.unreadable),
+        )
 
     async def _apply(self, plan: Plan, actions: list[Action], checkpoint: Checkpoint) -> Outcomes:
         """Sends the writes, every system at once, each in chunks (a Callyzer chunk is one full bulksave);

@@ -119,9 +119,9 @@ class _AppsApi(Connector):
 
     # --- reading --------------------------------------------------------------------------------
     async def fetch(self) -> list[dict[str, Any]]:
-        return await self._list_all(await self._collection(), await self._where())
+        return await self._list_all(await self._collection(), await self._where(), emit=True)
 
-    async def _list_all(self, path: str, what: str) -> list[dict[str, Any]]:
+    async def _list_all(self, path: str, what: str, *, emit: bool = False) -> list[dict[str, Any]]:
         """Every record under ``path``, in ceil(N / per) calls (one when empty).
 
         Paging is by offset, so a record deleted elsewhere between two pages would shift another one
@@ -130,12 +130,12 @@ class _AppsApi(Connector):
         read once more, then given up as incomplete.
         """
         for _ in range(_LISTING_ATTEMPTS):
-            rows, consistent = await self._pages(path, what)
+            rows, consistent = await self._pages(path, what, emit)
             if consistent:
                 return rows
         raise ProviderError(self.name, f"{what} kept changing while it was read page by page; left alone this run")
 
-    async def _pages(self, path: str, what: str) -> tuple[list[dict[str, Any]], bool]:
+    async def _pages(self, path: str, what: str, emit: bool) -> tuple[list[dict[str, Any]], bool]:
         per = self.cfg.page_size or MAX_PER
 
         def check(response: httpx.Response, body: Any) -> None:
@@ -155,12 +155,14 @@ class _AppsApi(Connector):
             if total is not None:
                 totals.add(total)
             read += len(body)
+            fresh = []
             for row in self.records_of(body, f"{what} page {page}", "id"):
                 key = row["id"]
                 if seen.get(key) == row:  # a record created meanwhile pushed this one a page on
                     continue
                 seen.setdefault(key, row)  # one id with two contents: both go on, and the plan reports it
-                rows.append(row)
+                fresh.append(row)
+            rows.extend(self.page_read(fresh) if emit else fresh)
             if not body:
                 break
             if total is not None:

@@ -8,6 +8,7 @@ next run from mistaking our own write for an edit.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -60,6 +61,9 @@ class Connector(ABC):
         self.cursor: str | None = None  # incremental sources: the stored cursor, set by the runner before fetch
         self.down: str | None = None  # set once the provider stays unreachable: the rest of the writes wait
         self.fetch_warnings: list[str] = []  # records the last fetch skipped, with the reason (run report)
+        #: told each page of records as it arrives, so the runner maps it while the next page waits for its
+        #: turn under the rate limit (the listing ``fetch`` returns stays the one source of truth)
+        self.on_page: Callable[[list[dict[str, Any]]], None] | None = None
         interval, endpoint_interval = cfg.intervals()
         self.http = PacedClient(
             name,
@@ -114,6 +118,12 @@ class Connector(ABC):
             else:
                 out.append(item)
         return out
+
+    def page_read(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Hands a page of listed records to :attr:`on_page` (paged listings call it); returns them."""
+        if self.on_page is not None and records:
+            self.on_page(records)
+        return records
 
     def expected_calls(self, actions: list[Action]) -> int:
         """Write calls these actions take (the progress bar's total and ETA)."""

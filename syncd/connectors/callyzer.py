@@ -76,7 +76,7 @@ class Callyzer(Connector):
                 break
             if not isinstance(result, list):
                 raise ProviderError(self.name, f"/lead/get page {page}: result is not a list of leads")
-            leads.extend(self.records_of(result, f"/lead/get page {page}", "id"))
+            leads.extend(self.page_read(self.records_of(result, f"/lead/get page {page}", "id")))
             read += len(result)  # a skipped item still counts against total_records
             total = body.get("total_records")
             if not isinstance(total, int):

@@ -196,6 +196,7 @@ class AppsApiSim(SimBase):
         self.campaigns: dict[int, JsonDict] = {}
         self.campaign_contacts: dict[int, dict[int, JsonDict]] = {}
         self.users: dict[int, JsonDict] = {}
+        self._unique: dict[int, tuple[dict[int, JsonDict], dict[Any, int]]] = {}  # see _unique_index
         self._next_list_id = FIRST_LIST_ID
         self._next_entry_id = FIRST_ENTRY_ID
         self._next_contact_id = FIRST_CAMPAIGN_CONTACT_ID
@@ -369,6 +370,7 @@ class AppsApiSim(SimBase):
         self.entries.clear()
         self.campaigns.clear()
         self.campaign_contacts.clear()
+        self._unique.clear()
         self.users.clear()
         self._next_list_id = FIRST_LIST_ID
         self._next_entry_id = FIRST_ENTRY_ID
@@ -443,13 +445,26 @@ class AppsApiSim(SimBase):
             raise _validation_error(errors)
         return changes
 
-    @staticmethod
-    def _check_unique(rows: dict[int, JsonDict], external_id: Any, own_id: int | None, key: str) -> None:
+    def _check_unique(self, rows: dict[int, JsonDict], external_id: Any, own_id: int | None, key: str) -> None:
         if external_id is None:
             return
-        for row in rows.values():
-            if row["id"] != own_id and row.get(key) == external_id:
-                raise _validation_error({"external_unique_id": [f"'{external_id}' has already been taken"]})
+        holder = self._unique_index(rows, key).get(external_id)
+        row = rows.get(holder) if holder is not None else None
+        if row is not None and row["id"] != own_id and row.get(key) == external_id:
+            raise _validation_error({"external_unique_id": [f"'{external_id}' has already been taken"]})
+
+    def _unique_index(self, rows: dict[int, JsonDict], key: str) -> dict[Any, int]:
+        """unique id → the row that last took it, per table: a create costs O(1), not a scan of the list.
+        Every insert and update goes through :meth:`_remember`; an entry left by a deleted or changed row
+        is told apart by checking the row itself, so the index never has to forget anything."""
+        found = self._unique.get(id(rows))
+        if found is None:  # the table is kept with its index, so its id is never reused meanwhile
+            found = self._unique[id(rows)] = (rows, {r[key]: r["id"] for r in rows.values() if r.get(key) is not None})
+        return found[1]
+
+    def _remember(self, rows: dict[int, JsonDict], key: str, row: JsonDict) -> None:
+        if row.get(key) is not None:
+            self._unique_index(rows, key)[row[key]] = row["id"]
 
     # --- contact lists ---------------------------------------------------------------------
     def _list_out(self, lst: JsonDict) -> JsonDict:
@@ -548,6 +563,7 @@ class AppsApiSim(SimBase):
         if any(entry[key] != value for key, value in changes.items()):
             entry.update(changes)
             entry["updated_at"] = self._stamp()
+            self._remember(self.entries[list_id], "external_unique_id", entry)
         return entry
 
     def _new_entry(self, list_id: int, body: JsonDict, entry_id: int | None = None) -> JsonDict:
@@ -565,6 +581,7 @@ class AppsApiSim(SimBase):
         stored = {"id": entry_id, "contact_list_id": list_id, **entry, "created_at": created}
         stored["updated_at"] = body.get("updated_at") or created
         self.entries[list_id][entry_id] = stored
+        self._remember(self.entries[list_id], "external_unique_id", stored)
         return stored
 
     async def _list_entries(self, request: Request) -> Response:
@@ -638,6 +655,7 @@ class AppsApiSim(SimBase):
         if any(contact[key] != value for key, value in changes.items()):
             contact.update(changes)
             contact["updated_at"] = self._stamp()
+            self._remember(self.campaign_contacts[campaign_id], "unique_id", contact)
         return contact
 
     def _new_campaign_contact(
@@ -670,6 +688,7 @@ class AppsApiSim(SimBase):
             "updated_at": extra.get("updated_at") or created,
         }
         self.campaign_contacts[campaign_id][contact_id] = contact
+        self._remember(self.campaign_contacts[campaign_id], "unique_id", contact)
         return contact
 
     async def _list_campaign_contacts(self, request: Request) -> Response:

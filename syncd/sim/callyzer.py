@@ -837,8 +837,12 @@ class CallyzerSim(SimBase):
             and _same_name(body.get("first_name"), lead.details["first_name"])
             and _same_name(body.get("last_name"), lead.details["last_name"])
         ]
-        # injected raw values (POST /_sim/raw) follow the stored leads, paged and counted like them
-        return self._page([lead.shaped() for lead in leads] + self.raw_for("leads"), page_no, page_size)
+        # injected raw values (POST /_sim/raw) follow the stored leads, paged and counted like them; only the
+        # page's own leads are shaped (a listing of N leads costs O(N) in all, not O(N) per page)
+        items: list[Any] = [*leads, *self.raw_for("leads")]
+        start = (page_no - 1) * page_size
+        page = [x.shaped() if isinstance(x, Lead) else x for x in items[start : start + page_size]]
+        return self._ok(page or None, total_records=len(items), page_no=page_no, page_size=page_size)
 
     @staticmethod
     def _paging(params: Mapping[str, Any], page_size_message: str) -> tuple[int, int]:

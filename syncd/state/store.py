@@ -526,7 +526,6 @@ class Store:
             return bool(conn.execute(text("PRAGMA integrity_check")).scalar() == "ok")
 
 
-
 def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
     """SQL IN lists of a size every database takes."""
     return [items[i : i + size] for i in range(0, len(items), size)]

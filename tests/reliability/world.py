@@ -44,6 +44,7 @@ class Person:
     notes: str = ""
     alive: bool = True
     contact: bool = False  # a person of the `contacts` job (Callsavvy contacts ↔ the Apps API global list)
+    trail: list[str] = field(default_factory=list)  # what the person did to this record, for a failure message
 
 
 @dataclass
@@ -64,6 +65,7 @@ class World:
         self.people: list[Person] = []
         self.tally = Tally()
         self._next = 0
+        self.rounds = 0  # rounds of work so far, to date the person's edits in a failure message
         # people edited in the current round: deleting one of them too would be "deleted on one side but
         # edited on another since the last sync", which syncd rightly answers by restoring the record
         self._touched: set[str] = set()
@@ -153,6 +155,7 @@ class World:
                     },
                 )
                 p.company = ""  # the list holds no company: nothing to expect until someone sets one
+        p.trail.append(f"round {self.rounds}: created in {'a contact system' if contact else system}")
         self.people.append(p)
         self.tally.creates += 1
 
@@ -189,6 +192,7 @@ class World:
             value = f"note {n}"
             patch = {"details": {"description": value}} if system == "callyzer" else {"notes": value}
         self.h.edit(system, rid, patch)
+        p.trail.append(f"round {self.rounds}: {what}={value!r} in {system}")
         edits = self._round.setdefault((p.phone, what), {})
         edits[system] = value
         winner = next(s for s in LEAD_SYSTEMS if s in edits)
@@ -211,6 +215,7 @@ class World:
         """One round of work between two syncs."""
         self._touched = set()
         self._round = {}
+        self.rounds += 1
         for _ in range(operations):
             roll = self.rng.random()
             if roll < 0.3:
@@ -322,7 +327,10 @@ class World:
             if key in ("company", "notes") and not want[key]:
                 continue  # never set by the person: whatever a create's default holds is fine
             if value != want[key]:
-                self.tally.lost.append(f"{p.phone} {system} {key}: has {value!r}, the person wrote {want[key]!r}")
+                self.tally.lost.append(
+                    f"{p.phone} {system} {key}: has {value!r}, the person wrote {want[key]!r}"
+                    f" (check after round {self.rounds}; edits: {'; '.join(p.trail[-4:])})"
+                )
 
     def _no_duplicates(self, dumps: dict[str, Any]) -> None:
         seen: dict[str, list[str]] = {
