@@ -23,9 +23,20 @@ from syncd.connectors.base import Connector
 from syncd.connectors.callsavvy_leads import CallsavvyLeads
 from syncd.connectors.callyzer import Callyzer
 from syncd.connectors.errors import AuthError, ProviderError
-from syncd.engine.model import Action, ExistingLead, Fallback, Fetched, Plan, Policies, Record, SystemRole
+from syncd.engine.model import (
+    Action,
+    EntityState,
+    ExistingLead,
+    Fallback,
+    Fetched,
+    Plan,
+    Policies,
+    Record,
+    SystemRole,
+)
 from syncd.engine.plan import plan as make_plan
 from syncd.mapping.apply import Mapper
+from syncd.state.models import Journal
 from syncd.state.store import Store
 
 log = structlog.get_logger("syncd.run")
@@ -72,6 +83,7 @@ class Checkpoint:
         self.problems: list[str] = []
         self.plan: Plan | None = None
         self.outcomes: Outcomes = {}
+        self.saving: asyncio.Future[None] | None = None
 
     def begin(self, plan: Plan, actions: list[Action], outcomes: Outcomes) -> None:
         self.plan, self.outcomes = plan, outcomes
@@ -91,17 +103,53 @@ class Checkpoint:
 
     def save(self, job: JobRun, *, every: float = 1.0) -> None:
         """Records the people finished since the last save, at most once per ``every`` seconds: a kill
-        loses at most that much bookkeeping, which the next run's journal and matching recover."""
+        loses at most that much bookkeeping, which the next run's journal and matching recover.
+
+        The recording runs in a worker thread, one at a time, so the event loop keeps every provider's
+        calls on their pace meanwhile; :meth:`drain` waits for the one in flight."""
         now = time.monotonic()
         if not self.finished or self.plan is None or now - self.last_save < every:
             return
+        if self.saving is not None and not self.saving.done():
+            return  # the next save takes these too
         self.last_save = now
         finished, self.finished = self.finished, set()
-        self.problems += job.store.record(
-            self.run_id, self.plan, self.outcomes, self.journal_ids, self.complete,
-            uncertain=job.uncertain, held_back=job.held_back, only=finished, final=False,
-        )  # fmt: skip
-        self.recorded |= finished
+        # a snapshot of what these people's writes did: the loop goes on filling the live dicts meanwhile
+        mine = {id(a) for a in self.plan.actions if a.entity_id in finished}
+        outcomes = {k: v for k, v in self.outcomes.items() if k in mine}
+        uncertain, held_back = job.uncertain & mine, job.held_back & mine
+        plan, store = self.plan, job.store
+
+        def record() -> None:
+            self.problems += store.record(
+                self.run_id, plan, outcomes, self.journal_ids, self.complete,
+                uncertain=uncertain, held_back=held_back, only=finished, final=False, skip=job.unchanged,
+            )  # fmt: skip
+            self.recorded |= finished
+
+        previous = self.saving
+        self.saving = asyncio.ensure_future(asyncio.to_thread(record))
+        if previous is not None:
+            previous.result()  # done (checked above): raises what it met
+
+    async def drain(self) -> None:
+        if self.saving is not None:
+            saving, self.saving = self.saving, None
+            await saving
+
+
+def _unchanged(plan: Plan, entities: dict[str, EntityState]) -> set[int]:
+    """The link updates that leave a link exactly as the state holds it: recording skips them, so a quiet
+    run of N people neither reads nor rewrites N rows."""
+    out: set[int] = set()
+    for upd in plan.links:
+        if upd.action is not None or upd.new:
+            continue
+        ent = entities.get(upd.entity_id)
+        link = ent.links.get(upd.system) if ent is not None else None
+        if link is not None and (link.remote_id, link.gone, link.synced) == (upd.remote_id, upd.gone, upd.synced):
+            out.add(id(upd))
+    return out
 
 
 class Progress(Protocol):
@@ -212,6 +260,7 @@ class JobRun:
         self.uncertain: set[int] = set()  # id(action) of writes that may have landed in part: journal stays pending
         self.stopping: str | None = None
         self.held_back: set[int] = set()  # id(action) of writes a person skipped (syncd failures --skip)
+        self.unchanged: set[int] = set()  # id(link update) of links the run leaves exactly as stored
         self.progress: Progress | None = None  # set by the CLI on a terminal
         self.mappers: dict[str, Mapper] = {}
         self.connectors: dict[str, Connector] = {}
@@ -290,9 +339,12 @@ class JobRun:
         return report
 
     async def _run(self, report: RunReport, bound: Any, dry_run: bool, allow_mass_delete: bool) -> None:
-        fetched = await self._fetch(report, bound)
-        entities = self.store.load_entities(self.job_name)
-        pending = self.store.pending_journal(self.job_name)
+        # the state is read in a worker thread while the listings come in (the fetch mostly waits on pacing)
+        loading = asyncio.ensure_future(asyncio.to_thread(self._load_state))
+        try:
+            fetched = await self._fetch(report, bound)
+        finally:
+            entities, pending, resolutions, skipped = await loading
         # an earlier run's writes that may have landed unrecorded: what they leave on a record is an echo
         echoes = {
             (j.entity_id, j.system): json.loads(j.expected)
@@ -312,7 +364,7 @@ class JobRun:
             fetched,
             lambda: uuid.uuid4().hex,
             replacing=replacing,
-            resolutions=self.store.resolutions(self.job_name),
+            resolutions=resolutions,
             echoes=echoes,
         )
         for system, result in fetched.items():
@@ -320,6 +372,7 @@ class JobRun:
                 for problem in rec.problems:  # kept as read; a target that cannot take it fails visibly
                     report.warnings.append(f"{system} {rec.remote_id}: {problem}")
         report.plan = plan
+        self.unchanged = _unchanged(plan, entities)
         complete = {s for s, f in fetched.items() if f.complete}
         if self.stopping:
             report.status = "interrupted"
@@ -333,7 +386,6 @@ class JobRun:
         if dry_run:
             self._grade(report, plan, {})
             return
-        skipped = self.store.skipped(self.job_name)  # a person said: stop retrying these
         sendable = [
             a for a in plan.actions if not a.problems and (a.system, a.entity_id, a.kind) not in skipped
         ]  # fmt: skip
@@ -358,6 +410,7 @@ class JobRun:
             held_back=self.held_back,
             only=checkpoint.unrecorded(),
             final=True,
+            skip=self.unchanged,
         )
         report.errors.extend(problems)
         self.store.record_conflicts(plan)
@@ -367,6 +420,19 @@ class JobRun:
                 if cursor is not None:
                     self.store.set_cursor(self.job_name, name, cursor)
         self._grade(report, plan, outcomes)
+
+    def _load_state(
+        self,
+    ) -> tuple[dict[str, EntityState], list[Journal], dict[tuple[str, str], str], set[tuple[str, str, str]]]:
+        """What the planner needs from the state: the links, earlier runs' unfinished writes, the conflicts
+        people resolved, and the writes a person said to stop retrying (syncd failures --skip)."""
+        job = self.job_name
+        return (
+            self.store.load_entities(job),
+            self.store.pending_journal(job),
+            self.store.resolutions(job),
+            self.store.skipped(job),
+        )
 
     async def _fetch(self, report: RunReport, bound: Any) -> dict[str, Fetched]:
         names = list(self.connectors)
@@ -480,6 +546,7 @@ class JobRun:
                 checkpoint.save(self)
 
         results = await asyncio.gather(*(one(n) for n in by_system), return_exceptions=True)
+        await checkpoint.drain()
         for result in results:
             if isinstance(result, BaseException):
                 raise result
