@@ -13,10 +13,12 @@ import os
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, insert, text, update
+from sqlalchemy import bindparam, event, insert, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
@@ -126,24 +128,28 @@ class Store:
 
     # --- the write journal ------------------------------------------------------------------------
     def journal(self, run_id: str, job: str, actions: Iterable[Action]) -> dict[int, int]:
-        """Stores every write's intent before it is sent; returns id(action) → journal row id."""
-        rows = {
-            id(a): Journal(
-                run_id=run_id,
-                job=job,
-                system=a.system,
-                entity_id=a.entity_id,
-                action=a.kind,
-                remote_id=a.remote_id,
+        """Stores every write's intent before it is sent; returns id(action) → journal row id.
+
+        One multi-row INSERT ... RETURNING, not ORM objects: 10,000 writes are journalled in a blink."""
+        actions = list(actions)
+        if not actions:
+            return {}
+        stamp = now()
+        rows = [
+            {
+                "run_id": run_id, "job": job, "system": a.system, "entity_id": a.entity_id, "action": a.kind,
+                "remote_id": a.remote_id,
                 # only what this write changes: the rest of the record is somebody else's, maybe their edit
-                expected=_json({c.field: a.expected.get(c.field) for c in a.changes}),
-            )
+                "expected": _json({c.field: a.expected.get(c.field) for c in a.changes}),
+                "state": "pending", "created_at": stamp, "finished_at": None,
+            }
             for a in actions
-        }
+        ]  # fmt: skip
+        statement = insert(Journal).returning(Journal.id, sort_by_parameter_order=True)  # type: ignore[call-overload]
         with Session(self.engine) as session:
-            session.add_all(rows.values())
+            ids = [row[0] for row in session.connection().execute(statement, rows)]
             session.commit()
-            return {key: row.id for key, row in rows.items() if row.id is not None}
+        return {id(a): journal_id for a, journal_id in zip(actions, ids, strict=True)}
 
     def pending_journal(self, job: str) -> list[Journal]:
         with Session(self.engine) as session:
@@ -180,6 +186,9 @@ class Store:
                 updates_by_entity[upd.entity_id].append(upd)
         with Session(self.engine) as session:
             links, by_remote, entities = self._load_for(session, job, updates_by_entity, outcomes)
+            history: list[dict[str, Any]] = []
+            new_entities: list[dict[str, Any]] = []
+            stamp = now()
             for eid, updates in updates_by_entity.items():
                 failed = any(u.action is not None and not outcomes.get(id(u.action), (False,))[0] for u in updates)
                 for upd in updates:
@@ -190,7 +199,7 @@ class Store:
                         if not ok:
                             continue
                         remote_id = new_remote or remote_id
-                        self._changes(session, run_id, job, upd.action)
+                        history.extend(self._changes(run_id, job, upd.action, stamp))
                         old = links.get((eid, upd.system))
                         if failed and old is not None and not upd.gone:
                             # another write of this person failed: advance only what this write changed, so
@@ -203,7 +212,7 @@ class Store:
                     if remote_id is None:
                         continue
                     if eid not in entities:
-                        session.add(Entity(id=eid, job=job))
+                        new_entities.append({"id": eid, "job": job, "created_at": stamp, "deleted_at": None})
                         entities.add(eid)
                     other = by_remote.get((upd.system, remote_id))
                     if other is not None and other.entity_id != eid:
@@ -217,16 +226,36 @@ class Store:
                     if row is not None and (row.remote_id, row.synced, row.gone) == (remote_id, encoded, upd.gone):
                         continue  # unchanged: a quiet run rewrites nothing
                     if row is None:
-                        row = Link(entity_id=eid, job=job, system=upd.system, remote_id=remote_id, synced="{}")
+                        row = _LinkRow(None, eid, upd.system, remote_id, "{}", False)
                         links[(eid, upd.system)] = row
                     elif row.remote_id != remote_id:
                         by_remote.pop((row.system, row.remote_id), None)
-                    row.remote_id = remote_id
-                    row.synced = encoded
-                    row.gone = upd.gone
-                    row.updated_at = now()
+                    row.remote_id, row.synced, row.gone, row.dirty = remote_id, encoded, upd.gone, True
                     by_remote[(upd.system, remote_id)] = row
-                    session.add(row)
+            # in bulk, as plain statements: a checkpoint of thousands of people is a handful of round trips
+            conn = session.connection()
+            if new_entities:
+                conn.execute(insert(Entity), new_entities)
+            changed = [r for r in links.values() if r.dirty and r.id is not None]
+            if changed:
+                statement = (
+                    update(Link)
+                    .where(Link.id == bindparam("link_id"))  # type: ignore[arg-type]
+                    .values(
+                        remote_id=bindparam("rid"), synced=bindparam("val"), gone=bindparam("off"), updated_at=stamp
+                    )
+                )
+                rows = [{"link_id": r.id, "rid": r.remote_id, "val": r.synced, "off": r.gone} for r in changed]
+                conn.execute(statement, rows)
+            added = [
+                {"entity_id": r.entity_id, "job": job, "system": r.system, "remote_id": r.remote_id, "synced": r.synced,
+                 "gone": r.gone, "updated_at": stamp}
+                for r in links.values() if r.id is None
+            ]  # fmt: skip
+            if added:
+                conn.execute(insert(Link), added)
+            if history:
+                conn.execute(insert(Change), history)
             mine = {id(a) for a in plan.actions if only is None or a.entity_id in only}
             by_state: dict[str, list[int]] = defaultdict(list)
             created: list[dict[str, Any]] = []
@@ -237,7 +266,6 @@ class Store:
                 by_state["done" if ok else "pending" if key in (uncertain or set()) else "failed"].append(journal_id)
                 if ok and remote_id:
                     created.append({"jid": journal_id, "rid": remote_id})
-            stamp = now()
             for state, ids in by_state.items():  # one statement per state, not one round trip per row
                 for part in _chunks(ids):
                     statement = update(Journal).where(Journal.id.in_(part))  # type: ignore[union-attr]
@@ -273,7 +301,7 @@ class Store:
         job: str,
         updates_by_entity: dict[str, list[LinkUpdate]],
         outcomes: dict[int, tuple[bool, str | None, str | None]],
-    ) -> tuple[dict[tuple[str, str], Link], dict[tuple[str, str], Link], set[str]]:
+    ) -> tuple[dict[tuple[str, str], _LinkRow], dict[tuple[str, str], _LinkRow], set[str]]:
         """Only the rows this recording touches: the entities' links and whoever holds their remote ids."""
         eids = list(updates_by_entity)
         remote: dict[str, set[str]] = defaultdict(set)
@@ -284,25 +312,30 @@ class Store:
                     rid = outcomes.get(id(upd.action), (False, None, None))[1] or rid
                 if rid is not None:
                     remote[upd.system].add(rid)
-        rows: dict[int, Link] = {}
+        conn = session.connection()
+        rows: dict[int, _LinkRow] = {}
         entities: set[str] = set()
+        columns = "SELECT id, entity_id, system, remote_id, synced, gone FROM link WHERE job = :job AND "
         for part in _chunks(eids):
-            for lk in session.exec(select(Link).where(Link.job == job, Link.entity_id.in_(part))):  # type: ignore[attr-defined]
-                rows[id(lk)] = lk
-            entities.update(session.exec(select(Entity.id).where(Entity.job == job, Entity.id.in_(part))))  # type: ignore[attr-defined]
+            names = {f"e{i}": eid for i, eid in enumerate(part)}
+            where = f"entity_id IN ({', '.join(':' + n for n in names)})"
+            for found in conn.execute(text(columns + where), {"job": job, **names}):
+                rows[found[0]] = _row(found)
+            query = text(f"SELECT id FROM entity WHERE job = :job AND id IN ({', '.join(':' + n for n in names)})")
+            entities.update(conn.execute(query, {"job": job, **names}).scalars())
         for system, rids in remote.items():
             for part in _chunks(sorted(rids)):
-                query = select(Link).where(Link.job == job, Link.system == system, Link.remote_id.in_(part))  # type: ignore[attr-defined]
-                for lk in session.exec(query):
-                    rows[id(lk)] = lk
+                names = {f"r{i}": rid for i, rid in enumerate(part)}
+                where = f"system = :system AND remote_id IN ({', '.join(':' + n for n in names)})"
+                for found in conn.execute(text(columns + where), {"job": job, "system": system, **names}):
+                    rows[found[0]] = _row(found)
         links = {(lk.entity_id, lk.system): lk for lk in rows.values()}
         by_remote = {(lk.system, lk.remote_id): lk for lk in rows.values()}
         return links, by_remote, entities
 
     @staticmethod
-    def _changes(session: Session, run_id: str, job: str, action: Action) -> None:
-        """The history rows of one write, inserted in one statement (no per-row model validation)."""
-        at = now()
+    def _changes(run_id: str, job: str, action: Action, at: datetime) -> list[dict[str, Any]]:
+        """The history rows of one write (inserted with the rest of the recording, in one statement)."""
         base = {"run_id": run_id, "job": job, "entity_id": action.entity_id, "system": action.system, "at": at}
         rows = [
             {**base, "action": action.kind, "field": c.field, "before": _json(c.before), "after": _json(c.after),
@@ -312,8 +345,7 @@ class Store:
         if action.kind == "delete":
             rows.append({**base, "action": "delete", "field": "*", "before": None, "after": None,
                          "reason": redact_text(action.reason)})  # fmt: skip
-        if rows:
-            session.connection().execute(insert(Change), rows)
+        return rows
 
     @staticmethod
     def _failures(
@@ -531,6 +563,24 @@ class Store:
     def integrity_ok(self) -> bool:
         with self.engine.connect() as conn:
             return bool(conn.execute(text("PRAGMA integrity_check")).scalar() == "ok")
+
+
+@dataclass(slots=True)
+class _LinkRow:
+    """A link row as recording reads and changes it: plain values, written back in bulk."""
+
+    id: int | None
+    entity_id: str
+    system: str
+    remote_id: str
+    synced: str
+    gone: bool
+    dirty: bool = False
+
+
+def _row(found: Any) -> _LinkRow:
+    link_id, entity_id, system, remote_id, synced, gone = found
+    return _LinkRow(link_id, entity_id, system, remote_id, synced, bool(gone))
 
 
 def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
