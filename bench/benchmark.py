@@ -640,7 +640,9 @@ def print_phase(n: int, r: PhaseResult, args: argparse.Namespace) -> dict[str, A
     print(f"  floor with the round trips seen (ms p50/max: {round_trip_summary(r.trips)}): fetch {lat_fetch:.2f} s + "
           f"write {lat_write:.2f} s = {lat_fetch + lat_write:.2f} s "
           f"→ wall {r.wall / (lat_fetch + lat_write):.2f}×")  # fmt: skip
-    print(f"  local CPU: map {cpu['map'] + cpu['assemble']:.3f} s ({cpu['map']:.3f} s as the pages came), match {cpu['match']:.3f} s, plan {cpu['plan'] - cpu['match']:.3f} s "
+    mapped = cpu["map"] + cpu["assemble"]
+    print(f"  local CPU: map {mapped:.3f} s ({cpu['map']:.3f} s as the pages came), match {cpu['match']:.3f} s, "
+          f"plan {cpu['plan'] - cpu['match']:.3f} s "
           f"→ map+match+plan {local:.3f} s for {r.records:,} records = {local / recs * 1e6:.1f} µs/record "
           f"= {recs / local if local else float('inf'):,.0f} records/s; store CPU {store_cpu:.3f} s")  # fmt: skip
     for line in r.problems[:5]:

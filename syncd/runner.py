@@ -69,6 +69,11 @@ def connector_class(kind: str, obj: str, entry: JobSystem) -> type[Connector]:
 Outcomes = dict[int, tuple[bool, str | None, str | None]]  # id(action) → (ok, remote id, error)
 
 
+#: the most records of one system a daemon keeps mapped between runs (see JobRun._record): above it, the
+#: memory is worth more than the mapping time saved
+MEMO_LIMIT = 250_000
+
+
 class Checkpoint:
     """Which people of a run are fully written and recorded; records the newly finished ones on ``save``."""
 
@@ -261,6 +266,9 @@ class JobRun:
         self.stopping: str | None = None
         self.held_back: set[int] = set()  # id(action) of writes a person skipped (syncd failures --skip)
         self.unchanged: set[int] = set()  # id(link update) of links the run leaves exactly as stored
+        # system → remote id → (raw record, its Record): the last listing, and the one being read (_record)
+        self._known: dict[str, dict[str, tuple[dict[str, Any], Record]]] = {}
+        self._seen: dict[str, dict[str, tuple[dict[str, Any], Record]]] = {}
         self.progress: Progress | None = None  # set by the CLI on a terminal
         self.mappers: dict[str, Mapper] = {}
         self.connectors: dict[str, Connector] = {}
@@ -453,6 +461,7 @@ class JobRun:
 
         for name in names:
             self.connectors[name].on_page = mapper_of(name)
+            self._seen[name] = {}
         try:
             results = await asyncio.gather(*(self.connectors[n].fetch() for n in names), return_exceptions=True)
         finally:
@@ -473,10 +482,14 @@ class JobRun:
                 continue
             incremental = self.connectors[name].incremental
             records, skipped = self._map(name, result, mapped.pop(name))
+            seen = self._seen.pop(name, {})
+            # this listing is the memo of the next run (a failed listing keeps the last one)
+            self._known[name] = seen if len(seen) <= MEMO_LIMIT else {}
             fetched[name] = Fetched(records, complete=not incremental, incremental=incremental)
             report.warnings.extend(skipped)
             report.warnings.extend(f"{name}: {w}" for w in self.connectors[name].fetch_warnings)
             report.fetched[name] = len(result)
+        self._seen.clear()  # what a failed listing had read: not a memo
         return fetched
 
     def _map(
@@ -497,13 +510,25 @@ class JobRun:
         return records, skipped
 
     def _record(self, system: str, raw: dict[str, Any]) -> Record | None:
-        """One listed record in canonical form; None when it has no id."""
+        """One listed record in canonical form; None when it has no id.
+
+        Mapping is a pure function of the raw record, so a daemon's next run reuses the Record of a raw
+        record it listed unchanged last time (one dict comparison instead of the mapping, libphonenumber
+        included); the memo holds one listing per system, replaced by each run's, never a history."""
         mapper = self.mappers[system]
         remote_id = mapper.remote_id(raw)
         if remote_id is None:
             return None
+        seen = self._seen.get(system)
+        known = self._known.get(system)
+        if known is not None:
+            hit = known.get(remote_id)
+            if hit is not None and hit[0] == raw:
+                if seen is not None:
+                    seen[remote_id] = hit
+                return hit[1]
         inbound = mapper.to_canonical(raw)
-        return Record(
+        record = Record(
             system,
             remote_id,
             inbound.values,
@@ -513,6 +538,9 @@ class JobRun:
             mapper.entity_hint(raw),
             frozenset(inbound.unreadable),
         )
+        if seen is not None:
+            seen[remote_id] = (raw, record)
+        return record
 
     async def _apply(self, plan: Plan, actions: list[Action], checkpoint: Checkpoint) -> Outcomes:
         """Sends the writes, every system at once, each in chunks (a Callyzer chunk is one full bulksave);

@@ -10,6 +10,7 @@ becomes its new last-synced value — so the next run sees no echo of our own wr
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -56,7 +57,30 @@ def plan(
 ) -> Plan:
     """``replacing``: (entity, system) → old remote id of a replace (delete + create, Callsavvy contacts)
     that an earlier run started and did not finish; its new record is adopted, not taken for a duplicate,
-    and its missing old record is not taken for a delete."""
+    and its missing old record is not taken for a delete.
+
+    The cyclic garbage collector is paused meanwhile: the planner makes no reference cycles, and a full
+    collection that walks millions of input records and links mid-plan costs seconds (bench/README.md)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _plan(job, roles, policies, entities, fetched, new_id, replacing, resolutions, echoes)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _plan(
+    job: str,
+    roles: dict[str, SystemRole],
+    policies: Policies,
+    entities: dict[str, EntityState],
+    fetched: dict[str, Fetched],
+    new_id: Callable[[], str],
+    replacing: Mapping[tuple[str, str], str] | None,
+    resolutions: Mapping[tuple[str, str], str] | None,
+    echoes: Mapping[tuple[str, str], Canon] | None,
+) -> Plan:
     out = Plan(job)
     replacing = replacing or {}
     # who holds each remote id, per system (the last entity listed wins, as a dict of pairs would)
@@ -357,10 +381,23 @@ class _EntityPlanner:
         new one never landed it is created now. Returns the systems that still need the create."""
         restore = []
         for system in list(ent.live):
-            if (ent.id, system) not in self.replacing:
+            old_id = self.replacing.get((ent.id, system))
+            if old_id is None:
                 continue
             new = ent.arrivals.pop(system, None)
             old = ent.present.get(system)
+            if ent.live[system].remote_id != old_id:
+                # an earlier run already linked the new record (its own writes went through, the delete did
+                # not): the linked record is the new one, and what arrives under the old id is the old one
+                if new is None:
+                    continue
+                if new.remote_id == old_id:
+                    action = self._action("delete", system, ent, new.remote_id, {}, {}, [], new)
+                    action.reason = "finishing an interrupted replace: the old record goes"
+                else:  # neither the old nor the new record: nothing says which is meant
+                    why = f"a second {system} record of this person, beside {ent.live[system].remote_id}"
+                    self.out.problems.append(Problem(system, new.remote_id, label(new.values), why))
+                continue
             if new is not None:
                 if old is not None and old.remote_id != new.remote_id:
                     action = self._action("delete", system, ent, old.remote_id, {}, {}, [], old)

@@ -100,7 +100,8 @@ class World:
         p = self._new_person(contact)
         national = p.phone[2:]
         if contact:
-            if self.rng.random() < 0.5:
+            system = "callsavvy" if self.rng.random() < 0.5 else "appsapi"
+            if system == "callsavvy":
                 self.h.seed_raw(
                     "callsavvy",
                     {
@@ -155,7 +156,7 @@ class World:
                     },
                 )
                 p.company = ""  # the list holds no company: nothing to expect until someone sets one
-        p.trail.append(f"round {self.rounds}: created in {'a contact system' if contact else system}")
+        p.trail.append(f"round {self.rounds}: created in {system}{' (a contact)' if contact else ''}")
         self.people.append(p)
         self.tally.creates += 1
 

@@ -99,3 +99,27 @@ def test_the_journal_keeps_only_the_fields_a_write_changes(tmp_path: Path) -> No
         [row] = session.exec(select(Journal))
     assert json.loads(row.expected) == {"last_name": "Patel"}
     store.close()
+
+
+def test_a_replace_whose_link_moved_deletes_the_old_record_not_the_new() -> None:
+    """A replace (create the new record, delete the old) whose delete failed; the run after took the new
+    record as the link and advanced everyone, while its own retried delete failed again. The next run must
+    delete the old record (still listed, unlinked) and keep the new one, not the other way round, or the
+    person's edit that the replace carried is undone on every system."""
+    rls = {"a": role("a"), "b": role("b")}
+    edited = {**BASE, "last_name": "Patel"}  # made on a; the replace carried it to b as record b-new
+    ent = EntityState("E1", {"a": LinkState("a", "a-1", dict(edited)), "b": LinkState("b", "b-new", dict(edited))})
+    fetched = {
+        "a": Fetched([rec("a", "a-1", **edited)]),
+        "b": Fetched([rec("b", "b-old", **BASE), rec("b", "b-new", **edited)]),
+    }
+    p = make_plan(
+        "job", rls, policies("a", "b"), {"E1": ent}, fetched, ids(),
+        replacing={("E1", "b"): "b-old"}, echoes={("E1", "b"): {"last_name": "Patel"}},
+    )  # fmt: skip
+    assert [(a.kind, a.system, a.remote_id) for a in p.actions] == [("delete", "b", "b-old")], p.actions
+    assert not p.problems
+    # the old record gone meanwhile: nothing left to do, and the link stays on the new record
+    fetched["b"] = Fetched([rec("b", "b-new", **edited)])
+    p = make_plan("job", rls, policies("a", "b"), {"E1": ent}, fetched, ids(), replacing={("E1", "b"): "b-old"})
+    assert p.actions == [] and {(u.system, u.remote_id) for u in p.links} == {("a", "a-1"), ("b", "b-new")}
