@@ -359,9 +359,9 @@ class JobRun:
             for j in pending
             if j.action in ("update", "merge", "fallback") and j.expected not in ("", "{}")
         }
-        replacing = {
+        replacing = {  # the latest unfinished replace of each record (a later one starts only once the old is gone)
             (j.entity_id, j.system): j.remote_id or ""
-            for j in pending
+            for j in sorted(pending, key=lambda j: j.id or 0)
             if j.action == "update" and j.system in self.connectors and self.connectors[j.system].replaces
         }
         plan = make_plan(

@@ -226,6 +226,7 @@ class _EntityPlanner:
         self.resolutions: Mapping[tuple[str, str], str] = {}  # (entity, field) → system a person chose
         # (entity, system) → what an earlier run's unrecorded write leaves there: finding it is no edit
         self.echoes: Mapping[tuple[str, str], Canon] = {}
+        self._finishing: set[str] = set()  # see _finish_replacements
         self.roles = roles
         self.policies = policies
         self.fetched = fetched
@@ -344,11 +345,15 @@ class _EntityPlanner:
         incoming, targets = self._incoming(ent, golden)
         # a change that cannot reach an unlisted record this run keeps its old base on the systems that made
         # it, so the next run sees it again and sends it then (no lost update)
-        deferred = {n for n in winners if any(n in self.roles[s].writes and self.roles[s].can_update for s in unseen)}
+        # (so does a system still finishing an earlier replace: a new replace waits until the old record is gone,
+        # so that at most one replace of a record is ever unfinished)
+        busy = self._finishing
+        waiting = (*unseen, *busy)
+        deferred = {n for n in winners if any(n in self.roles[s].writes and self.roles[s].can_update for s in waiting)}
         for system in self._ordered(ent.present):
             if system not in restore:
                 keep = held | {n for n in deferred if system in changed[n]}
-                self._update_linked(ent, system, winners, keep, reasons)
+                self._update_linked(ent, system, {} if system in busy else winners, keep, reasons)
         for rec in targets:
             self._merge_arrival(ent, rec, incoming)
         for rec in ent.arrivals.values():
@@ -380,6 +385,7 @@ class _EntityPlanner:
         The new record, if it landed, becomes the link; the old one, if still there, is deleted; if the
         new one never landed it is created now. Returns the systems that still need the create."""
         restore = []
+        self._finishing = set()  # the systems where this run deletes the old record of an earlier replace
         for system in list(ent.live):
             old_id = self.replacing.get((ent.id, system))
             if old_id is None:
@@ -394,6 +400,7 @@ class _EntityPlanner:
                 if new.remote_id == old_id:
                     action = self._action("delete", system, ent, new.remote_id, {}, {}, [], new)
                     action.reason = "finishing an interrupted replace: the old record goes"
+                    self._finishing.add(system)
                 else:  # neither the old nor the new record: nothing says which is meant
                     why = f"a second {system} record of this person, beside {ent.live[system].remote_id}"
                     self.out.problems.append(Problem(system, new.remote_id, label(new.values), why))
@@ -402,6 +409,7 @@ class _EntityPlanner:
                 if old is not None and old.remote_id != new.remote_id:
                     action = self._action("delete", system, ent, old.remote_id, {}, {}, [], old)
                     action.reason = "finishing an interrupted replace: the old record goes"
+                    self._finishing.add(system)
                 ent.present[system] = new
             elif old is None and self._complete(system):
                 restore.append(system)

@@ -123,3 +123,33 @@ def test_a_replace_whose_link_moved_deletes_the_old_record_not_the_new() -> None
     fetched["b"] = Fetched([rec("b", "b-new", **edited)])
     p = make_plan("job", rls, policies("a", "b"), {"E1": ent}, fetched, ids(), replacing={("E1", "b"): "b-old"})
     assert p.actions == [] and {(u.system, u.remote_id) for u in p.links} == {("a", "a-1"), ("b", "b-new")}
+
+
+def test_a_new_replace_waits_until_the_old_record_of_the_last_one_is_gone() -> None:
+    """While a run still deletes the old record of an earlier replace, a change for that system waits a run
+    (the system that made it keeps its old base), so no second replace of the record is ever unfinished."""
+    rls = {"a": role("a"), "b": role("b")}
+    carried = {**BASE, "last_name": "Patel"}  # the earlier replace carried this to b as b-new
+    ent = EntityState("E1", {"a": LinkState("a", "a-1", dict(carried)), "b": LinkState("b", "b-old", dict(BASE))})
+    a_now = {**carried, "email": "raj@new.in"}  # and meanwhile the person changed the e-mail on a
+    fetched = {
+        "a": Fetched([rec("a", "a-1", **a_now)]),
+        "b": Fetched([rec("b", "b-old", **BASE), rec("b", "b-new", **carried)]),
+    }
+    p = make_plan(
+        "job", rls, policies("a", "b"), {"E1": ent}, fetched, ids(),
+        replacing={("E1", "b"): "b-old"}, echoes={("E1", "b"): {"last_name": "Patel"}},
+    )  # fmt: skip
+    assert [(a.kind, a.system, a.remote_id) for a in p.actions] == [("delete", "b", "b-old")], p.actions
+    links = {u.system: u for u in p.links}
+    assert links["b"].remote_id == "b-new" and links["b"].synced["last_name"] == "Patel"
+    assert links["a"].synced["email"] == BASE["email"], "a keeps its old base: the e-mail is seen again next run"
+
+    # next run: the old record is gone, the replace is settled; the e-mail now goes to b
+    ent = EntityState(
+        "E1", {"a": LinkState("a", "a-1", dict(links["a"].synced)), "b": LinkState("b", "b-new", dict(carried))}
+    )
+    fetched = {"a": Fetched([rec("a", "a-1", **a_now)]), "b": Fetched([rec("b", "b-new", **carried)])}
+    p = make_plan("job", rls, policies("a", "b"), {"E1": ent}, fetched, ids())
+    [update] = p.actions
+    assert (update.kind, update.system, update.expected["email"]) == ("update", "b", "raj@new.in")
