@@ -50,11 +50,13 @@ import argparse
 import asyncio
 import functools
 import gc
+import json
 import math
 import os
 import random
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -673,14 +675,7 @@ async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]
     held_seed["appsapi"] = len(bodies["appsapi"]["contacts"]["2"])
     out = []
     with Sandbox(speed=args.speed, all_systems=True) as box:
-        rates = {}
-        for system in SYSTEMS:
-            interval, endpoint = DEFAULT_INTERVALS[system]
-            rate: dict[str, Any] = {"interval": interval / args.speed, "jitter": args.jitter}
-            if endpoint:
-                rate["endpoint_interval"] = endpoint / args.speed
-            rates[system] = {"rate": rate}
-        path = box.write_config(directory, {"leads": Sandbox.leads_job()}, **rates)
+        path = bench_config(box, directory, args)
         loaded = load(path)
         slog.add_secrets(loaded.secret_values())
         slog.configure("error", "auto")
@@ -730,13 +725,97 @@ async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]
     return out
 
 
+def bench_config(box: Any, directory: Path, args: argparse.Namespace) -> Path:
+    """The sandbox's leads job, with each system's documented pacing compressed by --speed and --jitter."""
+    from syncd.sandbox import Sandbox
+
+    rates = {}
+    for system in SYSTEMS:
+        interval, endpoint = DEFAULT_INTERVALS[system]
+        rate: dict[str, Any] = {"interval": interval / args.speed, "jitter": args.jitter}
+        if endpoint:
+            rate["endpoint_interval"] = endpoint / args.speed
+        rates[system] = {"rate": rate}
+    path: Path = box.write_config(directory, {"leads": Sandbox.leads_job()}, **rates)
+    return path
+
+
+# --- resume: an initial sync killed half way, then restarted ---------------------------------------------------
+def resume(args: argparse.Namespace) -> None:
+    """`syncd sync leads` as a user runs it, SIGKILLed once half the initial sync's minimum write calls were
+    served, then run again to the end: the writes of both runs against those of one uninterrupted run (the
+    model of the seed, the same the network mode checks its plans against)."""
+    from syncd.sandbox import Sandbox
+
+    n = args.resume
+    directory = Path(tempfile.mkdtemp(prefix=f"syncd-bench-resume-{n}-"))
+    folks = people(n, args.seed + n, int(time.time()))
+    bodies = seed_bodies(folks)
+    expected = expected_writes_initial(folks)
+    print(f"syncd benchmark, resume: {n:,} people, speed {args.speed:g}, {os.cpu_count()} CPUs, "
+          f"load avg {os.getloadavg()[0]:.1f}")  # fmt: skip
+    with Sandbox(speed=args.speed, all_systems=True) as box:
+        path = bench_config(box, directory, args)
+        bench = Bench(box, directory, args)
+        bench.seed(bodies)
+        minimum = minimum_calls(bench.held(), bench.window_calls(folks, None), expected)
+        least = sum(m["write"] for m in minimum.values())
+        cmd = [sys.executable, "-m", "syncd", "-c", str(path), "sync", "--json", "leads"]
+
+        def written(now: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int]]:
+            """Per system: (write calls, records written) since the seed."""
+            return {s: (split_calls(s, d["by_endpoint"])[1], d["writes"])
+                    for s in SYSTEMS if (d := delta(now[s], start[s]))}  # fmt: skip
+
+        start = bench.stats()
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        while proc.poll() is None:
+            calls = sum(c for c, _ in written(bench.stats()).values())
+            if calls >= least / 2:
+                proc.kill()
+                break
+            time.sleep(0.02)
+        proc.wait()
+        killed_after = time.perf_counter() - t
+        at_kill = written(bench.stats())
+        t = time.perf_counter()
+        again = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        restarted = time.perf_counter() - t
+        total = written(bench.stats())
+        quiet = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        quiet_actions = len(json.loads(quiet.stdout)[0]["actions"]) if quiet.stdout.strip() else -1
+        served429 = sum(delta(v, start[k])["rate_limited"] for k, v in bench.stats().items())
+    print(f"killed after {killed_after:.1f} s (exit {proc.returncode}); the restart ran {restarted:.1f} s "
+          f"(exit {again.returncode}); then a quiet run: {quiet_actions} actions (exit {quiet.returncode}); "
+          f"429s served in all: {served429}")  # fmt: skip
+    head = f"{'system':<10} {'calls at kill':>13} {'calls total':>11} {'min calls':>9} " \
+           f"{'records at kill':>15} {'records total':>13} {'one run':>8}"  # fmt: skip
+    print(head)
+    print("-" * len(head))
+    for system in WRITABLE:
+        k, tot = at_kill.get(system, (0, 0)), total.get(system, (0, 0))
+        model = sum(expected[system].values())
+        print(f"{system:<10} {k[0]:>13,} {tot[0]:>11,} {minimum[system]['write']:>9,} {k[1]:>15,} {tot[1]:>13,} "
+              f"{model:>8,}")  # fmt: skip
+    if again.stdout.strip():
+        kinds = Counter(
+            f"{a['action']} {a['system']} {'/'.join(a['fields'])}" for a in json.loads(again.stdout)[0]["actions"]
+        )
+        print("the restart's actions: " + ", ".join(f"{k} × {v}" for k, v in kinds.most_common(8)))
+    extra = sum(t[1] for t in total.values()) - sum(sum(expected[s].values()) for s in WRITABLE)
+    print(f"records written in both runs minus one uninterrupted run: {extra:+,}")
+    if not args.keep:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def network(args: argparse.Namespace) -> None:
     instrument()
     if args.no_checkpoint:
         import syncd.runner as runner_mod
 
         if hasattr(runner_mod, "Checkpoint"):  # what-if: the people are recorded once, at the end of the run
-            runner_mod.Checkpoint.save = lambda self, job: None  # type: ignore[method-assign]
+            runner_mod.Checkpoint.save = lambda self, job, every=1.0: None  # type: ignore[method-assign,misc]
             print("WHAT-IF: runner.Checkpoint.save disabled in this process (everything is recorded at the end)")
     print(f"syncd benchmark: sizes {args.sizes}, speed {args.speed:g}, jitter {args.jitter * 1000:g} ms/call, "
           f"{os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f}")  # fmt: skip
@@ -917,8 +996,13 @@ def main() -> None:
     parser.add_argument("--profile", metavar="PHASE", help="profile phases whose name contains this (pyinstrument)")
     parser.add_argument("--local-only", action="store_true", help="plan N linked entities in memory, no network")
     parser.add_argument("--entities", type=int, default=1_000_000, help="entities for --local-only")
+    parser.add_argument(
+        "--resume", type=int, metavar="N", help="kill `syncd sync` half way through an initial sync of N, restart it"
+    )
     args = parser.parse_args()
-    if args.local_only:
+    if args.resume:
+        resume(args)
+    elif args.local_only:
         local(args)
     else:
         network(args)

@@ -23,6 +23,7 @@ from syncd.connectors.base import Connector
 from syncd.connectors.callsavvy_leads import CallsavvyLeads
 from syncd.connectors.callyzer import Callyzer
 from syncd.connectors.errors import AuthError, ProviderError
+from syncd.engine.match import keys as match_keys
 from syncd.engine.model import (
     Action,
     EntityState,
@@ -364,6 +365,14 @@ class JobRun:
             for j in sorted(pending, key=lambda j: j.id or 0)
             if j.action == "update" and j.system in self.connectors and self.connectors[j.system].replaces
         }
+        # what an earlier run's creates sent and never recorded: found by its match keys, such a record is ours
+        created = {
+            (j.system, key): values
+            for j in pending
+            if j.action == "create" and j.expected not in ("", "{}")
+            for values in [json.loads(j.expected)]
+            for key in match_keys(values, self.policies.match_on)
+        }
         plan = make_plan(
             self.job_name,
             self.roles,
@@ -374,6 +383,7 @@ class JobRun:
             replacing=replacing,
             resolutions=resolutions,
             echoes=echoes,
+            created=created,
         )
         for system, result in fetched.items():
             for rec in result.records:

@@ -54,6 +54,7 @@ def plan(
     replacing: Mapping[tuple[str, str], str] | None = None,
     resolutions: Mapping[tuple[str, str], str] | None = None,
     echoes: Mapping[tuple[str, str], Canon] | None = None,
+    created: Mapping[tuple[str, str], Canon] | None = None,
 ) -> Plan:
     """``replacing``: (entity, system) → old remote id of a replace (delete + create, Callsavvy contacts)
     that an earlier run started and did not finish; its new record is adopted, not taken for a duplicate,
@@ -64,7 +65,7 @@ def plan(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _plan(job, roles, policies, entities, fetched, new_id, replacing, resolutions, echoes)
+        return _plan(job, roles, policies, entities, fetched, new_id, replacing, resolutions, echoes, created)
     finally:
         if enabled:
             gc.enable()
@@ -80,6 +81,7 @@ def _plan(
     replacing: Mapping[tuple[str, str], str] | None,
     resolutions: Mapping[tuple[str, str], str] | None,
     echoes: Mapping[tuple[str, str], Canon] | None,
+    created: Mapping[tuple[str, str], Canon] | None,
 ) -> Plan:
     out = Plan(job)
     replacing = replacing or {}
@@ -122,6 +124,7 @@ def _plan(
     planner = _EntityPlanner(out, roles, policies, fetched, replacing, new_id)
     planner.resolutions = resolutions or {}
     planner.echoes = echoes or {}
+    planner.created = created or {}
     quiet = planner.quiet_check(present)
     listed = list(present.items())
     for eid in sorted(entities.keys() | arrivals.keys()) if arrivals else sorted(entities):
@@ -227,6 +230,8 @@ class _EntityPlanner:
         # (entity, system) → what an earlier run's unrecorded write leaves there: finding it is no edit
         self.echoes: Mapping[tuple[str, str], Canon] = {}
         self._finishing: set[str] = set()  # see _finish_replacements
+        # (system, match key) → what an earlier run's unfinished create sent (see _our_create)
+        self.created: Mapping[tuple[str, str], Canon] = {}
         self.roles = roles
         self.policies = policies
         self.fetched = fetched
@@ -519,13 +524,29 @@ class _EntityPlanner:
         """What flows into the records that arrive unlinked: the entity as known, or for a new person the
         record of the highest-priority system."""
         # a read-only source's record is always the incoming one: it cannot take anything in
-        readonly_first = sorted(self._ordered(ent.arrivals), key=lambda s: self.roles[s].can_update)
+        # and a record an earlier, killed run created (journalled, never recorded) is no source: the record it
+        # was created from is, so a restart merges exactly what one uninterrupted run would have
+        readonly_first = sorted(
+            self._ordered(ent.arrivals),
+            key=lambda s: (self.roles[s].can_update, self._our_create(ent.arrivals[s])),
+        )
         arrivals = [ent.arrivals[s] for s in readonly_first]
         if ent.live:
             return golden, arrivals
         if not arrivals:
             return golden, []
         return arrivals[0].values, arrivals[1:]
+
+    def _our_create(self, rec: Record) -> bool:
+        """The record holds exactly what an unfinished create of an earlier run sent there (same person)."""
+        if not self.created:
+            return False
+        reads = self.roles[rec.system].reads
+        for key in match.keys(rec.values, self.policies.match_on):
+            sent = self.created.get((rec.system, key))
+            if sent is not None and all(canonical.same(rec.values.get(k), v) for k, v in sent.items() if k in reads):
+                return True
+        return False
 
     # --- actions -------------------------------------------------------------------------------
     def _current(self, system: str, rec: Record | None, synced: Canon) -> Canon:

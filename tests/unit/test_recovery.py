@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from syncd.engine.model import EntityState, Fallback, Fetched, LinkState
+from syncd.engine.model import EntityState, ExistingLead, Fallback, Fetched, LinkState
 from syncd.engine.plan import plan as make_plan
 from syncd.state.store import Store
 from tests.unit.engine_helpers import P1, ids, policies, rec, role
@@ -153,3 +153,23 @@ def test_a_new_replace_waits_until_the_old_record_of_the_last_one_is_gone() -> N
     p = make_plan("job", rls, policies("a", "b"), {"E1": ent}, fetched, ids())
     [update] = p.actions
     assert (update.kind, update.system, update.expected["email"]) == ("update", "b", "raj@new.in")
+
+
+def test_a_record_a_killed_run_created_is_no_source_on_restart() -> None:
+    """A run created a's record from b's (a stamps its own tag on what it lists) and was killed before it
+    recorded the person. On restart both records arrive unlinked: b's is the source, as it was the first
+    time, so nothing is merged back into b that one uninterrupted run would not have written."""
+    rls = {"a": role("a"), "b": role("b")}
+    pol = policies("a", "b", existing_lead=ExistingLead("update_blank_only", "append", "ignore"))
+    ours = {**BASE, "tags": ["from-a"]}  # what the create sent, as a lists it
+    fetched = {"a": Fetched([rec("a", "a-9", **ours)]), "b": Fetched([rec("b", "b-1", **BASE)])}
+
+    def writes(created: dict[tuple[str, str], dict[str, object]]) -> list[tuple[str, str]]:
+        p = make_plan("job", rls, pol, {}, fetched, ids(), created=created)  # type: ignore[arg-type]
+        return [(a.kind, a.system) for a in p.actions]
+
+    assert writes({}) == [("update", "b")], "without the journal a's tags look like a's own, merged into b"
+    assert writes({("a", f"phone:{P1}"): ours}) == []
+    # a record edited since it was created is somebody's again: its values count
+    fetched["a"] = Fetched([rec("a", "a-9", **{**ours, "last_name": "Patel"})])
+    assert writes({("a", f"phone:{P1}"): ours}) == [("update", "b")]
