@@ -10,10 +10,12 @@ becomes its new last-synced value — so the next run sees no echo of our own wr
 
 from __future__ import annotations
 
+import functools
 import gc
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 from syncd import canonical
 from syncd.canonical import Canon, Value
@@ -43,6 +45,28 @@ def label(values: Canon) -> str:
     return f"{name} <{contact}>" if contact else name
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _gc_paused(fn: Callable[P, R]) -> Callable[P, R]:
+    """Runs ``fn`` with the cyclic garbage collector paused: the planner makes no reference cycles, and a full
+    collection that walks millions of input records and links mid-plan costs seconds (bench/README.md)."""
+
+    @functools.wraps(fn)
+    def paused(*args: P.args, **kwargs: P.kwargs) -> R:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return paused
+
+
+@_gc_paused
 def plan(
     job: str,
     roles: dict[str, SystemRole],
@@ -58,31 +82,7 @@ def plan(
 ) -> Plan:
     """``replacing``: (entity, system) → old remote id of a replace (delete + create, Callsavvy contacts)
     that an earlier run started and did not finish; its new record is adopted, not taken for a duplicate,
-    and its missing old record is not taken for a delete.
-
-    The cyclic garbage collector is paused meanwhile: the planner makes no reference cycles, and a full
-    collection that walks millions of input records and links mid-plan costs seconds (bench/README.md)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _plan(job, roles, policies, entities, fetched, new_id, replacing, resolutions, echoes, created)
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _plan(
-    job: str,
-    roles: dict[str, SystemRole],
-    policies: Policies,
-    entities: dict[str, EntityState],
-    fetched: dict[str, Fetched],
-    new_id: Callable[[], str],
-    replacing: Mapping[tuple[str, str], str] | None,
-    resolutions: Mapping[tuple[str, str], str] | None,
-    echoes: Mapping[tuple[str, str], Canon] | None,
-    created: Mapping[tuple[str, str], Canon] | None,
-) -> Plan:
+    and its missing old record is not taken for a delete."""
     out = Plan(job)
     replacing = replacing or {}
     # who holds each remote id, per system (the last entity listed wins, as a dict of pairs would)

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, event, insert, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from syncd.engine.model import Action, EntityState, LinkState, LinkUpdate, Plan
@@ -62,7 +63,10 @@ class Store:
                 fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
                 os.close(fd)
             connect_args = {"timeout": 30, "check_same_thread": False}
-        self.engine: Engine = create_engine(url, connect_args=connect_args)
+        if url == "sqlite:///:memory:":  # one database for every thread (the runner reads and records in workers)
+            self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
+        else:
+            self.engine = create_engine(url, connect_args=connect_args)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._migrate()
