@@ -34,10 +34,11 @@ class Served:
 class LoopbackServer:
     """Runs several ASGI apps in one event loop; ``stop()`` ends them all.
 
-    ``process=True`` serves them from a forked child process instead of a thread, as a real provider
-    would be: the client's own CPU work (mapping thousands of records) then cannot hold up the server's
-    clock, which stamps each request's arrival for its rate limits. Such a server is driven through its
-    /_sim admin API only; the app objects in the parent are not the ones serving.
+    ``process=True`` serves each app from its own forked child process instead of a thread, as real
+    providers would be: neither the client's own CPU work (mapping thousands of records) nor another
+    provider building a big answer can then hold up a server's clock, which stamps each request's arrival
+    for its rate limits. Such a server is driven through its /_sim admin API only; the app objects in the
+    parent are not the ones serving.
     """
 
     def __init__(
@@ -49,7 +50,7 @@ class LoopbackServer:
         process: bool = False,
     ):
         self.process = process
-        self._child: multiprocessing.process.BaseProcess | None = None
+        self._children: list[multiprocessing.process.BaseProcess] = []
         if not host.startswith("127.") and host not in ("localhost", "::1"):
             raise ValueError("simulators only listen on loopback")
         self.host = host
@@ -72,8 +73,11 @@ class LoopbackServer:
 
     def start(self) -> LoopbackServer:
         if self.process:
-            self._child = multiprocessing.get_context("fork").Process(target=self._run, name="syncd-sim", daemon=True)
-            self._child.start()
+            context = multiprocessing.get_context("fork")
+            for name in self.served:
+                child = context.Process(target=self._run, args=([name],), name=f"syncd-sim-{name}", daemon=True)
+                child.start()
+                self._children.append(child)
             for sock in self._sockets.values():
                 sock.close()  # the child serves them
             for served in self.served.values():
@@ -85,12 +89,17 @@ class LoopbackServer:
             raise RuntimeError("simulators did not start within 10 s")
         return self
 
-    def _run(self) -> None:
-        asyncio.run(self._serve_all())
+    def _run(self, names: list[str] | None = None) -> None:
+        for name, sock in self._sockets.items():
+            if names is not None and name not in names:
+                sock.close()  # a sibling process serves it
+        asyncio.run(self._serve_all(names))
 
-    async def _serve_all(self) -> None:
+    async def _serve_all(self, names: list[str] | None = None) -> None:
         tasks = []
         for name, served in self.served.items():
+            if names is not None and name not in names:
+                continue
             config = uvicorn.Config(
                 served.app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
             )
@@ -106,13 +115,15 @@ class LoopbackServer:
         await asyncio.gather(*tasks)
 
     def stop(self) -> None:
-        if self._child is not None:
-            self._child.terminate()
-            self._child.join(10)
-            if self._child.is_alive():
-                self._child.kill()
-                self._child.join(5)
-            self._child = None
+        if self._children:
+            for child in self._children:
+                child.terminate()
+            for child in self._children:
+                child.join(10)
+                if child.is_alive():
+                    child.kill()
+                    child.join(5)
+            self._children = []
             return
         for server in self._servers:
             server.should_exit = True
