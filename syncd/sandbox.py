@@ -53,7 +53,7 @@ class Sandbox:
             "appsapi": AppsApiSim(speed=speed),
             "callpage": CallPageSim(speed=speed),
         }
-        # served from a child process, as a provider would be: see LoopbackServer
+        # each served from its own child process, as a provider would be: see LoopbackServer
         self.server = LoopbackServer(
             {name: sim.app() for name, sim in self.sims.items()},  # type: ignore[attr-defined]
             ports=ports,
