@@ -5,7 +5,8 @@ interval is right while every call takes the same time to arrive, and wrong when
 call on a new connection pays for the TCP and TLS handshakes, so the next call, sent on time, lands too
 close behind it and draws a 429. So each pacer also learns the fastest round trip it has seen and, once a
 call's answer is in, holds the next call back by that call's excess over the fastest: a slow call delays
-its successor by exactly its own lateness, a normal one by nothing. (aiolimiter, used before, paces by send
+its successor by exactly its own lateness, a normal one by nothing; the very first call, with nothing to
+compare it with, delays its successor by its whole round trip. (aiolimiter, used before, paces by send
 time only; no library paces by the estimated arrival, hence this small class.)
 """
 
@@ -34,8 +35,13 @@ class Pacer:
 
     def answered(self, sent: float, round_trip: float) -> None:
         """A call sent at ``sent`` was answered after ``round_trip`` seconds."""
-        if self._fastest is None or round_trip < self._fastest:
+        if self._fastest is None:
+            # the first answer gives nothing to compare with, and its call usually paid for the connection:
+            # hold the next call back by all of it, once
             self._fastest = round_trip
-        lateness = round_trip - self._fastest
+            lateness = round_trip
+        else:
+            self._fastest = min(self._fastest, round_trip)
+            lateness = round_trip - self._fastest
         if lateness > 0:
             self._next = max(self._next, sent + self.interval + lateness)
