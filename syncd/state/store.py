@@ -319,20 +319,16 @@ class Store:
         conn = session.connection()
         rows: dict[int, _LinkRow] = {}
         entities: set[str] = set()
-        columns = "SELECT id, entity_id, system, remote_id, synced, gone FROM link WHERE job = :job AND "
+        of_entities = _in(f"{_LINK_COLUMNS} AND entity_id IN :part")
+        known = _in("SELECT id FROM entity WHERE job = :job AND id IN :part")
+        holding = _in(f"{_LINK_COLUMNS} AND system = :system AND remote_id IN :part")
         for part in _chunks(eids):
-            names = {f"e{i}": eid for i, eid in enumerate(part)}
-            where = f"entity_id IN ({', '.join(':' + n for n in names)})"
-            for found in conn.execute(text(columns + where), {"job": job, **names}):
-                rows[found[0]] = _row(found)
-            query = text(f"SELECT id FROM entity WHERE job = :job AND id IN ({', '.join(':' + n for n in names)})")
-            entities.update(conn.execute(query, {"job": job, **names}).scalars())
+            rows.update((found[0], _row(found)) for found in conn.execute(of_entities, {"job": job, "part": part}))
+            entities.update(conn.execute(known, {"job": job, "part": part}).scalars())
         for system, rids in remote.items():
             for part in _chunks(sorted(rids)):
-                names = {f"r{i}": rid for i, rid in enumerate(part)}
-                where = f"system = :system AND remote_id IN ({', '.join(':' + n for n in names)})"
-                for found in conn.execute(text(columns + where), {"job": job, "system": system, **names}):
-                    rows[found[0]] = _row(found)
+                params = {"job": job, "system": system, "part": part}
+                rows.update((found[0], _row(found)) for found in conn.execute(holding, params))
         links = {(lk.entity_id, lk.system): lk for lk in rows.values()}
         by_remote = {(lk.system, lk.remote_id): lk for lk in rows.values()}
         return links, by_remote, entities
@@ -580,6 +576,14 @@ class _LinkRow:
     synced: str
     gone: bool
     dirty: bool = False
+
+
+_LINK_COLUMNS = "SELECT id, entity_id, system, remote_id, synced, gone FROM link WHERE job = :job"
+
+
+def _in(query: str) -> Any:
+    """A statement whose ``:part`` is a list, expanded to one parameter per item (IN lists in chunks)."""
+    return text(query).bindparams(bindparam("part", expanding=True))
 
 
 def _row(found: Any) -> _LinkRow:
