@@ -7,10 +7,10 @@ Exit codes (also the CLI's): 0 clean, 1 some records failed or need a person, 2 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,7 +23,6 @@ from syncd.connectors.base import Connector
 from syncd.connectors.callsavvy_leads import CallsavvyLeads
 from syncd.connectors.callyzer import Callyzer
 from syncd.connectors.errors import AuthError, ProviderError
-from syncd.engine.match import keys as match_keys
 from syncd.engine.model import (
     Action,
     EntityState,
@@ -142,6 +141,15 @@ class Checkpoint:
         if self.saving is not None:
             saving, self.saving = self.saving, None
             await saving
+
+
+def _expected_of(pending: list[Journal], kinds: tuple[str, ...]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(entity, system) → what the unfinished writes of these kinds leave on the record (the journal's)."""
+    return {
+        (j.entity_id, j.system): json.loads(j.expected)
+        for j in pending
+        if j.action in kinds and j.expected not in ("", "{}")
+    }
 
 
 def _unchanged(plan: Plan, entities: dict[str, EntityState]) -> set[int]:
@@ -355,24 +363,14 @@ class JobRun:
         finally:
             entities, pending, resolutions, skipped = await loading
         # an earlier run's writes that may have landed unrecorded: what they leave on a record is an echo
-        echoes = {
-            (j.entity_id, j.system): json.loads(j.expected)
-            for j in pending
-            if j.action in ("update", "merge", "fallback") and j.expected not in ("", "{}")
-        }
+        echoes = _expected_of(pending, ("update", "merge", "fallback"))
         replacing = {  # the latest unfinished replace of each record (a later one starts only once the old is gone)
             (j.entity_id, j.system): j.remote_id or ""
             for j in sorted(pending, key=lambda j: j.id or 0)
             if j.action == "update" and j.system in self.connectors and self.connectors[j.system].replaces
         }
-        # what an earlier run's creates sent and never recorded: found by its match keys, such a record is ours
-        created = {
-            (j.system, key): values
-            for j in pending
-            if j.action == "create" and j.expected not in ("", "{}")
-            for values in [json.loads(j.expected)]
-            for key in match_keys(values, self.policies.match_on)
-        }
+        # what an earlier run's creates sent and never recorded: a record holding it is ours, not a source
+        created = _expected_of(pending, ("create",))
         plan = make_plan(
             self.job_name,
             self.roles,
@@ -455,22 +453,9 @@ class JobRun:
     async def _fetch(self, report: RunReport, bound: Any) -> dict[str, Fetched]:
         names = list(self.connectors)
         # each page is mapped as it arrives, while the next one waits for its turn under the rate limit, so
-        # the last page leaves little local work before planning; keyed by the raw record itself (kept alive
-        # here, so its id is not reused), a page read twice (an Apps API listing re-read) simply misses
-        mapped: dict[str, dict[int, tuple[dict[str, Any], Record]]] = {n: {} for n in names}
-
-        def mapper_of(name: str) -> Callable[[list[dict[str, Any]]], None]:
-            def on_page(raws: list[dict[str, Any]]) -> None:
-                memo = mapped[name]
-                for raw in raws:
-                    record = self._record(name, raw)
-                    if record is not None:
-                        memo[id(raw)] = (raw, record)
-
-            return on_page
-
+        # the last page leaves little local work before planning (_record keeps what it mapped in _seen)
         for name in names:
-            self.connectors[name].on_page = mapper_of(name)
+            self.connectors[name].on_page = functools.partial(self._record_page, name)
             self._seen[name] = {}
         try:
             results = await asyncio.gather(*(self.connectors[n].fetch() for n in names), return_exceptions=True)
@@ -491,7 +476,7 @@ class JobRun:
                 fetched[name] = Fetched([], complete=False)
                 continue
             incremental = self.connectors[name].incremental
-            records, skipped = self._map(name, result, mapped.pop(name))
+            records, skipped = self._map(name, result)
             seen = self._seen.pop(name, {})
             # this listing is the memo of the next run (a failed listing keeps the last one)
             self._known[name] = seen if len(seen) <= MEMO_LIMIT else {}
@@ -502,16 +487,13 @@ class JobRun:
         self._seen.clear()  # what a failed listing had read: not a memo
         return fetched
 
-    def _map(
-        self, system: str, raws: list[dict[str, Any]], premapped: dict[int, tuple[dict[str, Any], Record]]
-    ) -> tuple[list[Record], list[str]]:
-        """The listing in canonical form (``premapped``: the records mapped page by page during the fetch),
-        and a warning for each record it had to skip."""
+    def _map(self, system: str, raws: list[dict[str, Any]]) -> tuple[list[Record], list[str]]:
+        """The listing in canonical form (most of it mapped already, page by page during the fetch), and a
+        warning for each record it had to skip."""
         records: list[Record] = []
         skipped: list[str] = []
         for position, raw in enumerate(raws):
-            done = premapped.get(id(raw))
-            record = done[1] if done is not None and done[0] is raw else self._record(system, raw)
+            record = self._record(system, raw)
             if record is None:
                 where = ".".join(str(s) for s in self.mappers[system].spec.id_path)
                 skipped.append(f"{system}: record #{position + 1} of the listing has no {where} (mapping id): skipped")
@@ -519,35 +501,42 @@ class JobRun:
             records.append(record)
         return records, skipped
 
+    def _record_page(self, system: str, raws: list[dict[str, Any]]) -> None:
+        for raw in raws:
+            self._record(system, raw)
+
     def _record(self, system: str, raw: dict[str, Any]) -> Record | None:
         """One listed record in canonical form; None when it has no id.
 
-        Mapping is a pure function of the raw record, so a daemon's next run reuses the Record of a raw
-        record it listed unchanged last time (one dict comparison instead of the mapping, libphonenumber
-        included); the memo holds one listing per system, replaced by each run's, never a history."""
+        Mapping is a pure function of the raw record, so a record is mapped once per run however often it
+        is asked for (as its page arrives, then as the listing is put together), and a daemon's next run
+        reuses the Record of a raw record it listed unchanged last time (one dict comparison instead of the
+        mapping, libphonenumber included); the memo holds one listing per system, replaced by each run's,
+        never a history."""
         mapper = self.mappers[system]
         remote_id = mapper.remote_id(raw)
         if remote_id is None:
             return None
         seen = self._seen.get(system)
+        now = seen.get(remote_id) if seen is not None else None
+        if now is not None and now[0] is raw:
+            return now[1]
         known = self._known.get(system)
-        if known is not None:
-            hit = known.get(remote_id)
-            if hit is not None and hit[0] == raw:
-                if seen is not None:
-                    seen[remote_id] = hit
-                return hit[1]
-        inbound = mapper.to_canonical(raw)
-        record = Record(
-            system,
-            remote_id,
-            inbound.values,
-            raw,
-            mapper.modified(raw),
-            tuple(inbound.problems),
-            mapper.entity_hint(raw),
-            frozenset(inbound.unreadable),
-        )
+        hit = known.get(remote_id) if known is not None else None
+        if hit is not None and hit[0] == raw:
+            record = hit[1]
+        else:
+            inbound = mapper.to_canonical(raw)
+            record = Record(
+                system,
+                remote_id,
+                inbound.values,
+                raw,
+                mapper.modified(raw),
+                tuple(inbound.problems),
+                mapper.entity_hint(raw),
+                frozenset(inbound.unreadable),
+            )
         if seen is not None:
             seen[remote_id] = (raw, record)
         return record

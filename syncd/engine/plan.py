@@ -82,7 +82,9 @@ def plan(
 ) -> Plan:
     """``replacing``: (entity, system) → old remote id of a replace (delete + create, Callsavvy contacts)
     that an earlier run started and did not finish; its new record is adopted, not taken for a duplicate,
-    and its missing old record is not taken for a delete."""
+    and its missing old record is not taken for a delete. ``echoes``: (entity, system) → what an earlier
+    run's unrecorded update left there (no edit); ``created``: (entity, system) → what an earlier run's
+    unrecorded create sent (a record holding it is ours, not a source)."""
     out = Plan(job)
     replacing = replacing or {}
     # who holds each remote id, per system (the last entity listed wins, as a dict of pairs would)
@@ -124,7 +126,11 @@ def plan(
     planner = _EntityPlanner(out, roles, policies, fetched, replacing, new_id)
     planner.resolutions = resolutions or {}
     planner.echoes = echoes or {}
-    planner.created = created or {}
+    planner.created = {  # found again by the person's match keys: the entity id of a killed run is gone
+        (system, key): values
+        for (_, system), values in (created or {}).items()
+        for key in match.keys(values, policies.match_on)
+    }
     quiet = planner.quiet_check(present)
     listed = list(present.items())
     for eid in sorted(entities.keys() | arrivals.keys()) if arrivals else sorted(entities):
@@ -229,7 +235,6 @@ class _EntityPlanner:
         self.resolutions: Mapping[tuple[str, str], str] = {}  # (entity, field) → system a person chose
         # (entity, system) → what an earlier run's unrecorded write leaves there: finding it is no edit
         self.echoes: Mapping[tuple[str, str], Canon] = {}
-        self._finishing: set[str] = set()  # see _finish_replacements
         # (system, match key) → what an earlier run's unfinished create sent (see _our_create)
         self.created: Mapping[tuple[str, str], Canon] = {}
         self.roles = roles
@@ -319,7 +324,7 @@ class _EntityPlanner:
         present = {s: rec for s, rec in present.items() if s in live}
         values = [r.values for r in (*present.values(), *arrivals.values())] + [lk.synced for lk in live.values()]
         ent = _Entity(eid, live, present, arrivals, label(_first_nonblank(values)))
-        restore = self._finish_replacements(ent)
+        restore, busy = self._finish_replacements(ent)
         present = ent.present
         missing = [s for s in live if s not in present and self._complete(s) and s not in restore]
         # listing failed or partial (a cursor-read source's unlisted records are merely unchanged)
@@ -352,7 +357,6 @@ class _EntityPlanner:
         # it, so the next run sees it again and sends it then (no lost update)
         # (so does a system still finishing an earlier replace: a new replace waits until the old record is gone,
         # so that at most one replace of a record is ever unfinished)
-        busy = self._finishing
         waiting = (*unseen, *busy)
         deferred = {n for n in winners if any(n in self.roles[s].writes and self.roles[s].can_update for s in waiting)}
         for system in self._ordered(ent.present):
@@ -385,12 +389,13 @@ class _EntityPlanner:
         result = self.fetched.get(system)
         return result is not None and result.incremental
 
-    def _finish_replacements(self, ent: _Entity) -> list[str]:
+    def _finish_replacements(self, ent: _Entity) -> tuple[list[str], set[str]]:
         """An earlier run replaced a record (create the new, then delete the old) and stopped half way.
         The new record, if it landed, becomes the link; the old one, if still there, is deleted; if the
-        new one never landed it is created now. Returns the systems that still need the create."""
-        restore = []
-        self._finishing = set()  # the systems where this run deletes the old record of an earlier replace
+        new one never landed it is created now. Returns the systems that still need the create, and those
+        where this run deletes an old record (they take no new replace until it is gone)."""
+        restore: list[str] = []
+        finishing: set[str] = set()
         for system in list(ent.live):
             old_id = self.replacing.get((ent.id, system))
             if old_id is None:
@@ -403,22 +408,22 @@ class _EntityPlanner:
                 if new is None:
                     continue
                 if new.remote_id == old_id:
-                    action = self._action("delete", system, ent, new.remote_id, {}, {}, [], new)
-                    action.reason = "finishing an interrupted replace: the old record goes"
-                    self._finishing.add(system)
+                    old = new
                 else:  # neither the old nor the new record: nothing says which is meant
                     why = f"a second {system} record of this person, beside {ent.live[system].remote_id}"
                     self.out.problems.append(Problem(system, new.remote_id, label(new.values), why))
-                continue
-            if new is not None:
-                if old is not None and old.remote_id != new.remote_id:
-                    action = self._action("delete", system, ent, old.remote_id, {}, {}, [], old)
-                    action.reason = "finishing an interrupted replace: the old record goes"
-                    self._finishing.add(system)
+                    continue
+            elif new is not None:
                 ent.present[system] = new
             elif old is None and self._complete(system):
                 restore.append(system)
-        return restore
+                continue
+            kept = ent.present.get(system)  # the record that stays linked
+            if old is not None and (kept is None or kept.remote_id != old.remote_id):
+                action = self._action("delete", system, ent, old.remote_id, {}, {}, [], old)
+                action.reason = "finishing an interrupted replace: the old record goes"
+                finishing.add(system)
+        return restore, finishing
 
     def _read_only_arrivals(self, ent: _Entity, changed: dict[str, dict[str, Value | None]]) -> None:
         """A record from a read-only source (CallPage) that meets a known person brings its values in by

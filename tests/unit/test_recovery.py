@@ -169,7 +169,7 @@ def test_a_record_a_killed_run_created_is_no_source_on_restart() -> None:
         return [(a.kind, a.system) for a in p.actions]
 
     assert writes({}) == [("update", "b")], "without the journal a's tags look like a's own, merged into b"
-    assert writes({("a", f"phone:{P1}"): ours}) == []
+    assert writes({("killed-run-entity", "a"): ours}) == []
     # a record edited since it was created is somebody's again: its values count
     fetched["a"] = Fetched([rec("a", "a-9", **{**ours, "last_name": "Patel"})])
-    assert writes({("a", f"phone:{P1}"): ours}) == [("update", "b")]
+    assert writes({("killed-run-entity", "a"): ours}) == [("update", "b")]
