@@ -858,41 +858,72 @@ def local_roles(directory: Path) -> Any:
     return JobRun(loaded, "leads", Store(loaded.state_url))
 
 
-def local_entities(n: int, changed: float, seed: int) -> tuple[dict[str, Any], dict[str, Any], int]:
+def local_entities(
+    n: int, changed: float, seed: int, store: Any
+) -> tuple[dict[str, Any], dict[str, Any], int, dict[str, float]]:
     """N people linked on Callsavvy and Callyzer, half also on the Apps API list, a tenth also known to CallPage
-    (a cursor-read source: nothing listed in a quiet run). Each link's last-synced values and the record's
-    listed values are separate dicts with equal content (as the store and the mapper make them); raws are
-    small dicts. ``changed`` of the people have one field edited on Callsavvy or Callyzer."""
-    from syncd.engine.model import EntityState, Fetched, LinkState, Record
+    (a cursor-read source: nothing listed in a quiet run); raws are small dicts. ``changed`` of the people have
+    one field edited on Callsavvy or Callyzer.
+
+    The listed records are built as the mapper makes them; the state is written to the job's real SQLite store
+    and read back through ``Store.load_entities`` with the listing, as ``JobRun`` reads it: a link listed
+    unchanged shares its record's values, a changed one has its own dict and strings. Returns the entities,
+    the listings, the number of records and the seconds spent writing and reading the state."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from syncd.engine.model import Fetched, Record
+    from syncd.state.models import Entity, Link
+    from syncd.state.store import _json
 
     rng = random.Random(seed)
-    entities: dict[str, EntityState] = {}
     lists: dict[str, list[Record]] = {s: [] for s in SYSTEMS}
-    for i in range(n):
-        first, last = FIRST[i % len(FIRST)], LAST[(i // len(FIRST)) % len(LAST)]
-        phone = f"+91{6_000_000_000 + i * 7}"
-        email = f"{first}.{last}{i}@example.in".lower()
-        company, status = COMPANIES[i % len(COMPANIES)], STATUSES[i % len(STATUSES)]
-        eid = f"{rng.getrandbits(128):032x}"
-        per: dict[str, dict[str, Any]] = {
-            "callsavvy": {"first_name": first, "last_name": last, "email": email, "phone": phone, "status": status,
-                          "priority": "Warm", "summary": "Sample lead", "company": company, "tags": ["callsavvy"]},
-            "callyzer": {"first_name": first, "last_name": last, "email": email, "phone": phone,
-                         "company": company, "status": status, "tags": ["callsavvy"]},
-        }  # fmt: skip
-        if i % 2 == 0:
-            per["appsapi"] = {"first_name": first, "last_name": last, "email": email, "phone": phone}
-        ent = EntityState(eid)
-        for system, values in per.items():
-            rid = f"{system[:2]}{i}"
-            synced = {k: list(v) if isinstance(v, list) else v for k, v in values.items()}
-            ent.links[system] = LinkState(system, rid, synced)
-            lists[system].append(Record(system, rid, values, {"id": rid}))
-        if i % 10 == 0:
-            ent.links["callpage"] = LinkState("callpage", phone, {"first_name": first, "last_name": last,
-                                              "email": email, "phone": phone, "source": "CallPage",
-                                              "tags": ["callpage"]})  # fmt: skip
-        entities[eid] = ent
+    entity_rows: list[dict[str, Any]] = []
+    link_rows: list[dict[str, Any]] = []
+    stamp = datetime.now(UTC)
+    written = 0.0
+
+    def flush(conn: Any) -> float:
+        t = time.perf_counter()
+        if entity_rows:
+            conn.execute(insert(Entity), entity_rows)
+        if link_rows:
+            conn.execute(insert(Link), link_rows)
+        entity_rows.clear()
+        link_rows.clear()
+        return time.perf_counter() - t
+
+    with store.engine.begin() as conn:  # written in chunks, so the rows never sit in memory all at once
+        for i in range(n):
+            first, last = FIRST[i % len(FIRST)], LAST[(i // len(FIRST)) % len(LAST)]
+            phone = f"+91{6_000_000_000 + i * 7}"
+            email = f"{first}.{last}{i}@example.in".lower()
+            company, status = COMPANIES[i % len(COMPANIES)], STATUSES[i % len(STATUSES)]
+            eid = f"{rng.getrandbits(128):032x}"
+            per: dict[str, dict[str, Any]] = {
+                "callsavvy": {"first_name": first, "last_name": last, "email": email, "phone": phone,
+                              "status": status, "priority": "Warm", "summary": "Sample lead", "company": company,
+                              "tags": ["callsavvy"]},
+                "callyzer": {"first_name": first, "last_name": last, "email": email, "phone": phone,
+                             "company": company, "status": status, "tags": ["callsavvy"]},
+            }  # fmt: skip
+            if i % 2 == 0:
+                per["appsapi"] = {"first_name": first, "last_name": last, "email": email, "phone": phone}
+            entity_rows.append({"id": eid, "job": "leads", "created_at": stamp, "deleted_at": None})
+            for system, values in per.items():
+                rid = f"{system[:2]}{i}"
+                link_rows.append({"entity_id": eid, "job": "leads", "system": system, "remote_id": rid,
+                                  "synced": _json(values), "gone": False, "updated_at": stamp})  # fmt: skip
+                lists[system].append(Record(system, rid, values, {"id": rid}))
+            if i % 10 == 0:
+                callpage = {"first_name": first, "last_name": last, "email": email, "phone": phone,
+                            "source": "CallPage", "tags": ["callpage"]}  # fmt: skip
+                link_rows.append({"entity_id": eid, "job": "leads", "system": "callpage", "remote_id": phone,
+                                  "synced": _json(callpage), "gone": False, "updated_at": stamp})  # fmt: skip
+            if len(link_rows) >= 20_000:
+                written += flush(conn)
+        written += flush(conn)
     k = int(n * changed)
     for idx in rng.sample(range(n), k):
         system = rng.choice(["callsavvy", "callyzer"])
@@ -900,10 +931,16 @@ def local_entities(n: int, changed: float, seed: int) -> tuple[dict[str, Any], d
         values = dict(r.values)
         values["company"] = f"Changed Co {idx}"
         lists[system][idx] = Record(r.system, r.remote_id, values, r.raw)
+    gc.collect()
     fetched = {s: Fetched(lists[s]) for s in WRITABLE}
     fetched["callpage"] = Fetched([], complete=False, incremental=True)
+    listed = {name: {rec.remote_id: rec for rec in result.records} for name, result in fetched.items()}
+    t = time.perf_counter()
+    entities = store.load_entities("leads", listed)
+    read = time.perf_counter() - t
+    del listed
     records = sum(len(v) for v in lists.values())
-    return entities, fetched, records
+    return entities, fetched, records, {"state_write": written, "state_read": read}
 
 
 def local_scenario(n: int, changed: float, seed: int, queue: Any) -> None:
@@ -914,7 +951,7 @@ def local_scenario(n: int, changed: float, seed: int, queue: Any) -> None:
     base = current_rss_mb()
     gc.disable()  # building the inputs is set-up, not measured
     t = time.perf_counter()
-    entities, fetched, records = local_entities(n, changed, seed)
+    entities, fetched, records, state_times = local_entities(n, changed, seed, job.store)
     built = time.perf_counter() - t
     gc.enable()
     gc.collect()  # the inputs settle in the oldest generation, as a long-lived process's would
@@ -939,7 +976,8 @@ def local_scenario(n: int, changed: float, seed: int, queue: Any) -> None:
     queue.put({
         "n": n, "changed": changed, "records": records, "links": links, "built": built, "cpu": cpu, "wall": wall,
         "base_rss": base, "input_rss": before, "peak_rss": rss_mb(), "actions": len(result.actions),
-        "link_updates": len(result.links), "counts": counts, "gc": collections["n"], "gc_s": collections["t"],
+        "link_updates": len(result.links), "quiet": result.quiet, **state_times, "counts": counts,
+        "gc": collections["n"], "gc_s": collections["t"],
         "load": os.getloadavg()[0],
     })  # fmt: skip
     shutil.rmtree(directory, ignore_errors=True)
@@ -965,7 +1003,9 @@ def local(args: argparse.Namespace) -> None:
         print(f"{name:<14} {r['records']:>10,} {r['links']:>10,} {r['actions']:>8,} {r['wall']:>7.2f} {r['cpu']:>7.2f} "
               f"{r['records'] / r['wall']:>11,.0f} {r['gc_s']:>6.2f} {r['base_rss']:>7.0f}MB {r['input_rss']:>6.0f}MB "
               f"{r['peak_rss']:>6.0f}MB {r['peak_rss'] - r['input_rss']:>+6.0f}MB")  # fmt: skip
-        print(f"{'':<14} (inputs built in {r['built']:.1f} s, not timed; {r['link_updates']:,} link updates; "
+        print(f"{'':<14} (inputs built in {r['built']:.1f} s, not timed, of which the state written to SQLite in "
+              f"{r['state_write']:.1f} s and read back in {r['state_read']:.1f} s; {r['quiet']:,} people quiet, "
+              f"{r['link_updates']:,} link updates; "
               f"{r['gc']} GC passes during plan; load avg {r['load']:.1f}; planned {r['counts']})")  # fmt: skip
     print(
         "RSS base: after imports and the job's roles; inputs: once the entities and records are built; "

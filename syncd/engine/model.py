@@ -116,7 +116,8 @@ class Action:
 
 @dataclass(slots=True)
 class LinkUpdate:
-    """The state a link takes after the run; ``action`` is the write it depends on (None: none)."""
+    """The state a link takes after the run; ``action`` is the write it depends on (None: none). A link
+    with no update in the plan stays as it is."""
 
     entity_id: str
     system: str
@@ -163,6 +164,8 @@ class Plan:
     conflicts: list[Conflict] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     guard: str | None = None
+    #: people whose links all stay exactly as they are (no update in ``links`` for them)
+    quiet: int = 0
 
     def writes(self) -> list[Action]:
         return [a for a in self.actions if not a.problems]

@@ -12,7 +12,7 @@ import json
 import os
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine, select
 
-from syncd.engine.model import Action, EntityState, LinkState, LinkUpdate, Plan
+from syncd.engine.model import Action, EntityState, LinkState, LinkUpdate, Plan, Record
 from syncd.logging import redact_text
 from syncd.state.models import (
     SCHEMA_VERSION,
@@ -93,16 +93,32 @@ class Store:
         self.engine.dispose()
 
     # --- loading --------------------------------------------------------------------------------
-    def load_entities(self, job: str) -> dict[str, EntityState]:
+    def load_entities(
+        self, job: str, listed: Mapping[str, Mapping[str, Record]] | None = None
+    ) -> dict[str, EntityState]:
+        """The job's links. ``listed``: per system, this run's records by remote id. A link whose record is
+        listed with exactly the values last synced takes that record's values dict rather than an equal copy
+        of its own: the usual case, and at a million people most of the state's memory (bench/README.md).
+        The planner treats both as read-only."""
         out: dict[str, EntityState] = {}
         columns = text("SELECT entity_id, system, remote_id, synced, gone FROM link WHERE job = :job")
         loads = json.loads
+        nothing: Mapping[str, Record] = {}
+        listed = listed or {}
+        names: dict[str, str] = {}  # one string per system name, not one per row
         with self.engine.connect() as conn:  # plain rows, not ORM objects: a million links load in seconds
             for entity_id, system, remote_id, synced, gone in conn.execute(columns, {"job": job}):
                 ent = out.get(entity_id)
                 if ent is None:
                     ent = out[entity_id] = EntityState(entity_id)
-                ent.links[system] = LinkState(system, remote_id, loads(synced), bool(gone))
+                system = names.setdefault(system, system)
+                values = loads(synced)
+                rec = listed.get(system, nothing).get(remote_id)
+                if rec is not None:
+                    remote_id = rec.remote_id  # the same text: one string for both
+                    if rec.values == values:
+                        values = rec.values
+                ent.links[system] = LinkState(system, remote_id, values, bool(gone))
         return out
 
     # --- runs -----------------------------------------------------------------------------------

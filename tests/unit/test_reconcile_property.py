@@ -13,6 +13,7 @@ import copy
 import itertools
 import shutil
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from syncd import canonical
 from syncd.canonical import Canon
-from syncd.engine.model import EntityState, ExistingLead, Fetched, Plan, Policies, Record, SystemRole
+from syncd.engine.model import EntityState, ExistingLead, Fetched, LinkUpdate, Plan, Policies, Record, SystemRole
 from syncd.engine.plan import plan
 from syncd.state.store import Store
 
@@ -109,7 +110,13 @@ class Reconcile(RuleBasedStateMachine):
             else Fetched([], complete=False)
             for s in SYSTEMS
         }
-        return plan(JOB, ROLES, POLICIES, self._entities_now(), fetched, lambda: f"e{next(self._entities)}")
+        state = self._entities_now()
+        start = next(self._entities)
+        fast = plan(JOB, ROLES, POLICIES, state, fetched, _ids(start))
+        full = plan(JOB, ROLES, POLICIES, copy.deepcopy(state), fetched, _ids(start), fast=False)
+        self._entities = itertools.count(start + len(full.new_entities) + 1)
+        _check_fast_path(fast, full, state)
+        return fast
 
     # --- rules: the outside world -------------------------------------------------------------------------
     @initialize(system=system_st, values=values_st, phone=index_st)
@@ -288,3 +295,31 @@ class TestReconcileSlow(_SlowReconcile.TestCase):  # type: ignore[misc,valid-typ
     settings = settings(
         max_examples=300, stateful_step_count=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
     )
+
+
+def _ids(start: int) -> Any:
+    counter = itertools.count(start)
+    return lambda: f"e{next(counter)}"
+
+
+def _check_fast_path(fast: Plan, full: Plan, state: dict[str, EntityState]) -> None:
+    """The planner's fast path for people nobody changed agrees with the full path: the same writes, and the
+    link updates it leaves out are exactly those that leave a link as the state holds it."""
+
+    def writes(p: Plan) -> list[tuple[str, str, str, str | None, str, str]]:
+        return sorted((a.kind, a.system, a.entity_id, a.remote_id, repr(a.desired), repr(a.expected))
+                      for a in p.actions)  # fmt: skip
+
+    def key(u: LinkUpdate) -> tuple[str, str, str | None, str, bool, bool, bool]:
+        return (u.entity_id, u.system, u.remote_id, repr(sorted(u.synced.items())), u.new, u.gone, u.action is None)
+
+    assert writes(fast) == writes(full)
+    assert fast.new_entities == full.new_entities and fast.conflicts == full.conflicts
+    left_out = Counter(map(key, full.links)) - Counter(map(key, fast.links))
+    assert Counter(map(key, fast.links)) + left_out == Counter(map(key, full.links)), "the fast path added updates"
+    for eid, system, remote_id, synced, new, gone, unwritten in left_out:
+        link = state[eid].links[system]
+        assert unwritten and not new, (eid, system)
+        kept = (link.remote_id, repr(sorted(link.synced.items())), link.gone)
+        assert kept == (remote_id, synced, gone), (eid, system)
+    assert fast.quiet == len({k[0] for k in left_out})

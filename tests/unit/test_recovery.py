@@ -13,12 +13,12 @@ BASE = {"first_name": "Raj", "last_name": "Gajjar", "email": "raj@old.in", "phon
 
 
 def _linked_everywhere(store: Store, systems: tuple[str, ...]) -> None:
-    """Seeds the store: one person linked to every system with BASE as the last-synced values."""
-    ent = EntityState("E1", {s: LinkState(s, f"{s}-1", dict(BASE)) for s in systems})
+    """Seeds the store as a first run does: the same person listed on every system is matched into one,
+    linked everywhere with BASE as the last-synced values, and nothing is written."""
     fetched = {s: Fetched([rec(s, f"{s}-1", **BASE)]) for s in systems}
     rls = {s: role(s) for s in systems}
-    p = make_plan("job", rls, policies(*systems), {"E1": ent}, fetched, ids())
-    assert p.actions == []
+    p = make_plan("job", rls, policies(*systems), {}, fetched, ids())
+    assert p.actions == [] and len(p.new_entities) == 1 and len(p.links) == len(systems)
     store.record("seed", p, {}, {}, set(systems))
 
 
