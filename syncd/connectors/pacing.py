@@ -27,7 +27,9 @@ class Pacer:
         """Waits for this call's turn; returns its send time (give it back to ``answered``)."""
         async with self._lock:
             now = time.monotonic()
-            if now < self._next:
+            # a loop, not one sleep: an answer that comes in while this call waits (a call of another endpoint
+            # queue, in flight on the same pacer) may push the turn further back by its lateness
+            while now < self._next:
                 await asyncio.sleep(self._next - now)
                 now = time.monotonic()
             self._next = now + self.interval

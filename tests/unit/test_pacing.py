@@ -36,3 +36,22 @@ def test_calls_are_spaced_by_the_interval() -> None:
 
     sent = asyncio.run(scenario())
     assert all(b - a >= 0.01 - 1e-4 for a, b in itertools.pairwise(sent))
+
+
+def test_a_lateness_learned_while_a_call_waits_for_its_turn_still_holds_it_back() -> None:
+    """Two endpoint queues share one pacer: the second call is already waiting for its turn when the first
+    one's slow answer comes in. It must go out after the later turn, not the one it started waiting for."""
+
+    async def scenario() -> tuple[float, float, float]:
+        pacer = Pacer(0.05)
+        first = await pacer.acquire()
+        pacer.answered(first, 0.001)  # the fastest round trip, and the connection paid for
+        pacer._next = first + pacer.interval
+        waiting = asyncio.ensure_future(pacer.acquire())  # its turn: first + 0.05
+        await asyncio.sleep(0.01)
+        pacer.answered(first, 0.041)  # 0.04 s later than the fastest: the turn moves to first + 0.09
+        second = await waiting
+        return first, second, pacer._next
+
+    first, second, _ = asyncio.run(scenario())
+    assert second - first >= 0.09 - 1e-3, f"sent {second - first:.3f} s after the first: the lateness was lost"
