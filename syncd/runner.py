@@ -278,6 +278,7 @@ class JobRun:
         # system → remote id → (raw record, its Record): the last listing, and the one being read (_record)
         self._known: dict[str, dict[str, tuple[dict[str, Any], Record]]] = {}
         self._seen: dict[str, dict[str, tuple[dict[str, Any], Record]]] = {}
+        self._paged: dict[str, list[tuple[dict[str, Any], Record | None]]] = {}  # this fetch's pages, as mapped
         self.progress: Progress | None = None  # set by the CLI on a terminal
         self.mappers: dict[str, Mapper] = {}
         self.connectors: dict[str, Connector] = {}
@@ -485,6 +486,7 @@ class JobRun:
             report.warnings.extend(f"{name}: {w}" for w in self.connectors[name].fetch_warnings)
             report.fetched[name] = len(result)
         self._seen.clear()  # what a failed listing had read: not a memo
+        self._paged.clear()
         return fetched
 
     def _map(self, system: str, raws: list[dict[str, Any]]) -> tuple[list[Record], list[str]]:
@@ -492,8 +494,15 @@ class JobRun:
         warning for each record it had to skip."""
         records: list[Record] = []
         skipped: list[str] = []
+        # the pages' records, in the order the listing holds them: taken by identity, without a second lookup
+        paged = self._paged.pop(system, [])
+        at = 0
         for position, raw in enumerate(raws):
-            record = self._record(system, raw)
+            if at < len(paged) and paged[at][0] is raw:
+                record = paged[at][1]
+                at += 1
+            else:
+                record = self._record(system, raw)
             if record is None:
                 where = ".".join(str(s) for s in self.mappers[system].spec.id_path)
                 skipped.append(f"{system}: record #{position + 1} of the listing has no {where} (mapping id): skipped")
@@ -502,8 +511,8 @@ class JobRun:
         return records, skipped
 
     def _record_page(self, system: str, raws: list[dict[str, Any]]) -> None:
-        for raw in raws:
-            self._record(system, raw)
+        record = self._record
+        self._paged.setdefault(system, []).extend((raw, record(system, raw)) for raw in raws)
 
     def _record(self, system: str, raw: dict[str, Any]) -> Record | None:
         """One listed record in canonical form; None when it has no id.

@@ -49,11 +49,19 @@ class Mapper:
         self._writing = tuple(f for f in spec.fields if f.writes)
         self._out_fns = {id(f): tuple(TRANSFORMS[name][1] for name in reversed(f.transforms)) for f in spec.fields}
         self._many = {id(f): any(name in canonical.LIST_FIELDS for name in f.canonical) for f in spec.fields}
+        path = spec.id_path
+        self._id_key: str | None = path[0] if len(path) == 1 and isinstance(path[0], str) else None
 
     # --- identity and time ------------------------------------------------------------------
     def remote_id(self, raw: dict[str, Any]) -> str | None:
         """The record's id as text; None when there is none (an object, a list or a boolean is no id)."""
-        value = paths.get(raw, list(self.spec.id_path))
+        key = self._id_key
+        if key is not None:  # the usual top-level id: asked once or twice per listed record
+            value = raw.get(key) if isinstance(raw, dict) else None
+            if type(value) is str:
+                return value if value.strip() else None
+        else:
+            value = paths.get(raw, self.spec.id_path)
         if value is None or isinstance(value, dict | list | bool):
             return None
         text = str(value)

@@ -622,3 +622,19 @@ def test_a_hyphen_that_makes_no_valid_country_code_is_a_local_number() -> None:
 
     assert to_e164("91-9988776655", "US") == "+919988776655"
     assert to_e164("212-5551234", "US") == "+12125551234"
+
+
+def test_remote_id_reads_text_and_numbers_and_refuses_what_is_no_id(tmp_path: Path) -> None:
+    """The one-key path (``id``) is read directly; a nested one walks the record. Both say the same thing."""
+    top = Mapper(load(write_mapping(tmp_path, HEAD + _NAME_FIELD)), "IN", "UTC")
+    nested_head = HEAD.replace('id = "id"', 'id = "meta.ids[0]"')
+    nested = Mapper(load(write_mapping(tmp_path, nested_head + _NAME_FIELD, "n.toml")), "IN", "UTC")
+    cases: list[tuple[Any, str | None]] = [
+        ("42", "42"), (42, "42"), (4.5, "4.5"), ("  ", None), ("", None), (None, None), (True, None),
+        ({"x": 1}, None), ([1], None), (" 7 ", " 7 "),
+    ]  # fmt: skip
+    for value, expected in cases:
+        assert top.remote_id({"id": value}) == expected, value
+        assert nested.remote_id({"meta": {"ids": [value]}}) == expected, value
+    assert top.remote_id({}) is None and nested.remote_id({"meta": "x"}) is None
+    assert top.remote_id(["not", "a", "record"]) is None  # type: ignore[arg-type]
