@@ -454,7 +454,8 @@ class JobRun:
     async def _fetch(self, report: RunReport, bound: Any) -> dict[str, Fetched]:
         names = list(self.connectors)
         # each page is mapped as it arrives, while the next one waits for its turn under the rate limit, so
-        # the last page leaves little local work before planning (_record keeps what it mapped in _seen)
+        # the last page leaves little local work before planning (_record_page keeps the pages' records, in order,
+        # for _map to take back)
         for name in names:
             self.connectors[name].on_page = functools.partial(self._record_page, name)
             self._seen[name] = {}
@@ -511,6 +512,8 @@ class JobRun:
         return records, skipped
 
     def _record_page(self, system: str, raws: list[dict[str, Any]]) -> None:
+        """Maps a page as it arrives; keeps each raw record with its Record (None: no id), so that _map takes
+        them back by identity. By raw, not by Record.raw: a memo hit's Record holds last run's equal raw."""
         record = self._record
         self._paged.setdefault(system, []).extend((raw, record(system, raw)) for raw in raws)
 
