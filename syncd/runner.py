@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import httpx
 import structlog
@@ -234,14 +234,27 @@ def policies_for(loaded: LoadedConfig, job_name: str) -> Policies:
     )
 
 
+_NOTHING: frozenset[str] = frozenset()  # one empty set for every record whose fields all read
+
+
 def build_role(name: str, connector: Connector, mapper: Mapper, create: bool, update: bool, delete: bool) -> SystemRole:
+    # the planner projects a write's values, then validates the same values (one dict, read-only): what each
+    # field sends is worked out once for both, for the last values projected
+    last: list[Any] = [None, None]
+
+    def outbound(values: dict[str, Any]) -> list[Any]:
+        if last[0] is not values:
+            last[:] = [values, mapper.outbound(values)]
+        return cast(list[Any], last[1])
+
     def project(rec: Record | None, desired: dict[str, Any]) -> dict[str, Any]:
         raw = rec.raw if rec is not None else None
-        stored = connector.simulate(raw, mapper.to_provider(desired, raw))
+        stored = connector.simulate(raw, mapper.to_provider(desired, raw, outbound(desired)))
         return mapper.to_canonical(stored).values
 
     def validate(values: dict[str, Any]) -> list[str]:
-        return mapper.validate(values) + connector.validate(mapper.to_provider(values))
+        outs = outbound(values)
+        return mapper.validate(values, outs) + connector.validate(mapper.to_provider(values, None, outs))
 
     return SystemRole(
         name=name,
@@ -545,9 +558,9 @@ class JobRun:
                 inbound.values,
                 raw,
                 mapper.modified(raw),
-                tuple(inbound.problems),
+                tuple(inbound.problems) if inbound.problems else (),
                 mapper.entity_hint(raw),
-                frozenset(inbound.unreadable),
+                frozenset(inbound.unreadable) if inbound.unreadable else _NOTHING,
             )
         if seen is not None:
             seen[remote_id] = (raw, record)

@@ -7,6 +7,7 @@ provider's full-replace update (Callsavvy ``updateLead``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +17,7 @@ from syncd import canonical, phones
 from syncd.canonical import Canon
 from syncd.mapping import paths
 from syncd.mapping.spec import FieldSpec, MappingSpec
-from syncd.mapping.transforms import TRANSFORMS, Context, TransformError, join_name, split_name, to_e164
+from syncd.mapping.transforms import TRANSFORMS, Context, Fn, TransformError, join_name, split_name, to_e164
 
 _SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")  # Callyzer's stamp without its zone
 
@@ -51,6 +52,19 @@ class Mapper:
         self._many = {id(f): any(name in canonical.LIST_FIELDS for name in f.canonical) for f in spec.fields}
         path = spec.id_path
         self._id_key: str | None = path[0] if len(path) == 1 and isinstance(path[0], str) else None
+        self._readers = _compile_readers(self._reading, self._ctx, self._many)
+        #: per writing field: its canonical name (two for a full name), value map out, ways out (reversed),
+        #: their context, truncation, default, whether its blank is a list
+        self._writers = tuple(
+            (f.canonical[0], f.canonical[1] if len(f.canonical) == 2 else None, f.values_out, self._out_fns[id(f)],
+             self._ctx[id(f)], f.truncate, f.default, f.canonical[0] in canonical.LIST_FIELDS)
+            for f in self._writing
+        )  # fmt: skip
+        #: per writing field: its path's steps, the key of a one-key path or the two of ``details.name`` (else
+        #: None: paths.put), the path of the list it writes into
+        self._putters = tuple(
+            (f.steps, *_keys(f.steps), self._list_parent[id(f)]) for f in self._writing
+        )  # fmt: skip
 
     # --- identity and time ------------------------------------------------------------------
     def remote_id(self, raw: dict[str, Any]) -> str | None:
@@ -70,14 +84,14 @@ class Mapper:
     def entity_hint(self, raw: dict[str, Any]) -> str | None:
         if self.spec.entity_hint_path is None:
             return None
-        value = paths.get(raw, list(self.spec.entity_hint_path))
+        value = paths.get(raw, self.spec.entity_hint_path)
         return str(value) if isinstance(value, str | int) and str(value) else None
 
     def modified(self, raw: dict[str, Any]) -> datetime | None:
         """The provider's modified time, when the mapping names one and it parses."""
         if self.spec.modified_path is None:
             return None
-        value = paths.get(raw, list(self.spec.modified_path))
+        value = paths.get(raw, self.spec.modified_path)
         if value is None or value == "":
             return None
         try:
@@ -98,6 +112,64 @@ class Mapper:
 
     # --- provider → canonical ---------------------------------------------------------------
     def to_canonical(self, raw: dict[str, Any]) -> Inbound:
+        """Reads a record through the compiled readers; a record they do not vouch for (a problem, a value of
+        an unusual kind) is read again by the general reading, which is the definition of the result."""
+        readers = self._readers
+        if type(raw) is not dict:
+            return self.read_general(raw)
+        out: Canon = {}
+        try:
+            for outer, inner, get, steps, fns, ctx, vmap, names, many, empty_is_blank in readers:
+                if outer is None:
+                    value = get(raw)
+                elif inner is None:
+                    value = raw.get(outer)
+                else:
+                    node = raw.get(outer)
+                    value = node.get(inner) if isinstance(node, dict) else None
+                kind = type(value)
+                if kind is str:
+                    if empty_is_blank and value == "":
+                        continue
+                    if many:
+                        value = [value]
+                elif value is None:
+                    if len(steps) > 1 and paths.blocked(raw, steps) is not None:
+                        return self.read_general(raw)
+                    continue
+                elif kind is int or kind is float:
+                    value = str(value)
+                    if many:
+                        value = [value]
+                elif kind is list and many:
+                    for item in value:
+                        if type(item) is not str:
+                            return self.read_general(raw)
+                    value = list(value)
+                else:
+                    return self.read_general(raw)
+                for fn in fns:
+                    value = fn(value, ctx)
+                if type(value) is str:
+                    value = vmap.get(value, value)
+                if len(names) == 2:
+                    first, last = split_name(value)
+                    if first is not None:
+                        out[names[0]] = first
+                    if last is not None:
+                        out[names[1]] = last
+                elif type(value) is str:
+                    if value.strip():
+                        out[names[0]] = value
+                elif (clean := _clean_value(value)) is not None:
+                    out[names[0]] = clean
+        except TransformError:
+            return self.read_general(raw)
+        return Inbound(out)
+
+    def read_general(self, raw: dict[str, Any]) -> Inbound:
+        """The definition of reading a record, for any shape of raw: every field walked its whole way, every
+        problem named. ``to_canonical`` gives the same result faster for the usual records."""
         values: dict[str, Any] = {}
         problems: list[str] = []
         unreadable: set[str] = set()
@@ -143,13 +215,48 @@ class Mapper:
         return Inbound(canonical.clean(values), problems, unreadable)
 
     # --- canonical → provider ---------------------------------------------------------------
-    def to_provider(self, values: Canon, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    def outbound(self, values: Canon) -> list[Any]:
+        """What each writing field sends for these values, in the file's order: computed once, and shared
+        by ``to_provider`` and ``validate`` when both look at one write."""
+        out: list[Any] = []
+        for first, second, values_out, fns, ctx, truncate, default, empty_list in self._writers:
+            value = values.get(first) if second is None else join_name(values.get(first), values.get(second))
+            if isinstance(value, str):
+                value = values_out.get(value, value)
+            for fn in fns:
+                try:
+                    value = fn(value, ctx)
+                except TransformError:
+                    break  # the value goes out as it is; validate() reports it before anything is sent
+            if isinstance(value, str):
+                if truncate is not None:
+                    value = value[:truncate].rstrip()
+                blank = not value.strip()
+            else:
+                blank = canonical.is_blank(value)
+            if blank:
+                value = paths.copy_json(default) if default is not None else [] if empty_list else ""
+            out.append(value)
+        return out
+
+    def to_provider(
+        self, values: Canon, base: dict[str, Any] | None = None, outbound: list[Any] | None = None
+    ) -> dict[str, Any]:
+        """The provider's record for these values: the base record's copy with every writing field set.
+        ``outbound``: ``self.outbound(values)`` when the caller has it already."""
         payload: dict[str, Any] = paths.copy_json(base) if base else {}
+        outs = self.outbound(values) if outbound is None else outbound
         touched_lists: list[tuple[paths.Step, ...]] = []
-        for f in self._writing:
-            value = self._out_value(f, values)
-            paths.put(payload, f.steps, value)
-            parent = self._list_parent[id(f)]
+        for (steps, outer, inner, parent), value in zip(self._putters, outs, strict=True):
+            if outer is None:
+                paths.put(payload, steps, value)
+            elif inner is None:
+                payload[outer] = value
+            else:  # paths.put unrolled for ``details.name``
+                node = payload.get(outer)
+                if not isinstance(node, dict):
+                    node = payload[outer] = {}
+                node[inner] = value
             if parent is not None:
                 touched_lists.append(parent)
         for steps in touched_lists:
@@ -158,39 +265,17 @@ class Mapper:
                 lst[:] = [v for v in lst if v is not None and v != ""]
         return payload
 
-    def _out_value(self, f: FieldSpec, values: Canon) -> Any:
-        if len(f.canonical) == 2:
-            value: Any = join_name(values.get(f.canonical[0]), values.get(f.canonical[1]))
-        else:
-            value = values.get(f.canonical[0])
-        if isinstance(value, str):
-            value = f.values_out.get(value, value)
-        if f.transforms:
-            ctx = self._ctx[id(f)]
-            for out_fn in self._out_fns[id(f)]:
-                try:
-                    value = out_fn(value, ctx)
-                except TransformError:
-                    break  # the raw value goes out; validate() reports it before anything is sent
-        if isinstance(value, str) and f.truncate is not None:
-            value = value[: f.truncate].rstrip()
-        if canonical.is_blank(value):
-            empty: Any = [] if f.canonical[0] in canonical.LIST_FIELDS else ""
-            value = paths.copy_json(f.default) if f.default is not None else empty
-        return value
-
     # --- checks before sending ---------------------------------------------------------------
-    def validate(self, values: Canon) -> list[str]:
+    def validate(self, values: Canon, outbound: list[Any] | None = None) -> list[str]:
         """What the provider would reject, found before spending an API call on it."""
         problems: list[str] = []
         where = self.spec.file
-        for f in self._writing:
-            out = self._out_value(f, values)
-            label = f"{where} field {f.name}"
-            if f.required and canonical.is_blank(out):
-                problems.append(f"{label}: required by {self.spec.system} but blank")
-                continue
+        outs = self.outbound(values) if outbound is None else outbound
+        for f, out in zip(self._writing, outs, strict=True):
+            label = f"{where} field {f.label or '+'.join(f.canonical)}"  # f.name, without the property's call
             if canonical.is_blank(out):
+                if f.required:
+                    problems.append(f"{label}: required by {self.spec.system} but blank")
                 continue
             if "phone" in f.transforms:
                 for name in f.canonical:
@@ -212,6 +297,61 @@ class Mapper:
             if all(canonical.is_blank(values.get(name)) for name in group):
                 problems.append(f"{where}: {self.spec.system} needs at least one of {', '.join(group)}")
         return problems
+
+
+#: per reading field: the key of a one-key path, or the two keys of ``details.name``, else get(raw); the
+#: path's steps, the ways in, their context, the value map, the canonical names, whether it reads a list,
+#: whether "" reads as nothing (no value map of "")
+Reader = tuple[
+    str | None, str | None, Callable[[dict[str, Any]], Any], tuple[paths.Step, ...], tuple[Fn, ...], Context,
+    dict[str, str], tuple[str, ...], bool, bool,
+]  # fmt: skip
+
+
+def _compile_readers(
+    fields: tuple[FieldSpec, ...], ctx: dict[int, Context], many: dict[int, bool]
+) -> tuple[Reader, ...]:
+    """The fields a record is read through, each with its path's getter and transforms resolved once. (The
+    spec lets one canonical name be read by one field only, so no reader overrides another.)"""
+    readers: list[Reader] = []
+    for f in fields:
+        steps = () if f.constant is not None else f.steps
+        outer, inner = _keys(steps)  # read in to_canonical's loop
+        get = _getter(f)
+        fns = tuple(TRANSFORMS[name][0] for name in f.transforms)
+        # every way in reads "" as a blank ("" or None), so "" is skipped unread unless a value map names it
+        empty_is_blank = "" not in f.values and not many[id(f)]
+        readers.append((outer, inner, get, steps, fns, ctx[id(f)], f.values, f.canonical, many[id(f)], empty_is_blank))
+    return tuple(readers)
+
+
+def _keys(steps: tuple[paths.Step, ...]) -> tuple[str | None, str | None]:
+    """The key of a one-key path, or the two keys of a two-key one (``details.name``), read and written
+    inline; (None, None) for any other path, which goes through ``paths``."""
+    if steps and len(steps) <= 2 and all(isinstance(s, str) for s in steps):
+        return (str(steps[0]), None) if len(steps) == 1 else (str(steps[0]), str(steps[1]))
+    return None, None
+
+
+def _getter(f: FieldSpec) -> Callable[[dict[str, Any]], Any]:
+    """A field's value: its constant, or what its path holds (``paths.get``)."""
+    if f.constant is not None:
+        constant = f.constant
+        return lambda raw: paths.copy_json(constant)
+    steps = f.steps
+    return lambda raw: paths.get(raw, steps)
+
+
+def _clean_value(value: Any) -> Any:
+    """``canonical.clean`` of one value: None for a blank."""
+    if type(value) is str:
+        return value if value.strip() else None
+    if canonical.is_blank(value):
+        return None
+    if isinstance(value, list):
+        items = [str(v) for v in value if not canonical.is_blank(v)]
+        return items or None
+    return str(value)
 
 
 def _text(value: Any) -> Any:
