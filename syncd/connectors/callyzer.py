@@ -8,7 +8,6 @@ that share a number.
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
@@ -18,6 +17,7 @@ from syncd import canonical
 from syncd.connectors.base import Connector, WriteResult
 from syncd.connectors.errors import AuthError, ProviderError, Retryable, Unreachable
 from syncd.engine.model import Action, ExistingLead
+from syncd.mapping import paths
 from syncd.mapping.apply import Mapper
 
 PAGE_SIZE = 100  # the largest page /lead/get allows
@@ -99,7 +99,7 @@ class Callyzer(Connector):
             out["lead_tags"] = list(tags)
             out["status"] = {"lead_status": status or ""}
             return out
-        out = copy.deepcopy(current)
+        out = paths.copy_json(current)
         stored = out.setdefault("details", {})
         for key in DETAIL_KEYS:
             if not canonical.is_blank(details.get(key)):

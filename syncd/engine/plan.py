@@ -559,7 +559,7 @@ class _EntityPlanner:
             return
         desired = canonical.clean({**current, **relevant})
         expected = role.project(rec, desired)
-        changes = _diff(current, expected, role.reads | role.writes, reasons, f"kept in step on {system}")
+        changes = _diff(current, expected, _fields(role), reasons, f"kept in step on {system}")
         if not changes:
             self._link(ent.id, system, rec.remote_id, canonical.clean(synced))
             return
@@ -584,7 +584,7 @@ class _EntityPlanner:
             f"matched an existing {rec.system} record; existing_lead lead_details={policy.lead_details}, "
             f"lead_tags={policy.lead_tags}, assignee={policy.assignee}"
         )
-        changes = _diff(rec.values, expected, role.reads | role.writes, {}, why)
+        changes = _diff(rec.values, expected, _fields(role), {}, why)
         if not changes:
             self._link(ent.id, rec.system, rec.remote_id, rec.values, new=True)
             return
@@ -601,7 +601,7 @@ class _EntityPlanner:
         if not desired:
             return
         expected = role.project(None, desired)
-        changes = _diff({}, expected, role.reads | role.writes, {}, why)
+        changes = _diff({}, expected, _fields(role), {}, why)
         action = self._action("create", system, ent, None, desired, expected, changes, None)
         action.reason = why
         self._link(ent.id, system, None, expected, action=action, new=True)
@@ -629,7 +629,7 @@ class _EntityPlanner:
                 if fallback.status:
                     desired["status"] = fallback.status
                 expected = role.project(rec, canonical.clean(desired))
-                changes = _diff(current, expected, role.reads | role.writes, {}, f"{why}; {system} has no delete")
+                changes = _diff(current, expected, _fields(role), {}, f"{why}; {system} has no delete")
                 if changes:
                     action = self._action("fallback", system, ent, rec.remote_id, desired, expected, changes, rec)
                     action.reason = f"{why}; {system} cannot delete, so the fallback marks it"
@@ -677,13 +677,24 @@ def changed_systems(changed: dict[str, dict[str, Value | None]]) -> set[str]:
     return {s for by_system in changed.values() for s in by_system}
 
 
+def _fields(role: SystemRole) -> tuple[str, ...]:
+    """The fields a system reads or writes, sorted: the order changes are listed in."""
+    return _sorted_union(role.reads, role.writes)
+
+
+@functools.lru_cache(maxsize=64)
+def _sorted_union(reads: frozenset[str], writes: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(reads | writes))
+
+
 def _diff(
-    before: Canon, after: Canon, fields: Iterable[str], reasons: dict[str, str], default: str
+    before: Canon, after: Canon, fields: tuple[str, ...], reasons: dict[str, str], default: str
 ) -> list[FieldChange]:
     out = []
-    for name in sorted(fields):
-        if not canonical.same(before.get(name), after.get(name)):
-            out.append(FieldChange(name, before.get(name), after.get(name), reasons.get(name, default)))
+    for name in fields:
+        old, new = before.get(name), after.get(name)
+        if old != new and not canonical.same(old, new):
+            out.append(FieldChange(name, old, new, reasons.get(name, default)))
     return out
 
 
