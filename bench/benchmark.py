@@ -11,10 +11,12 @@ from a child process) and the real ``JobRun`` with a real SQLite ``Store`` in a 
 Apps API custom list. It is the job that spans every system and every write style syncd has: Callyzer's
 bulksave (100 leads a call), Callsavvy's one-call-per-lead writes on three endpoint windows, the Apps
 API's one call per record, and CallPage's paged, cursor-read history. The simulators are seeded through
-their admin API (``/_sim/records``: free, not counted), then three phases run in one process with one
+their admin API (``/_sim/records``: free, not counted), then four phases run in one process with one
 ``JobRun`` (as ``syncd run``, the daemon, does):
 
 * initial: nothing linked yet; every person ends up on Callyzer, Callsavvy and the Apps API list;
+* settle: the daemon's next run, nothing edited: it lists again every record the initial run wrote, so it
+  maps them afresh (a record listed unchanged since the last run is not mapped again: the memo);
 * steady: 1% of the people edited on one random system each, through the admin API;
 * quiet: nothing changed.
 
@@ -702,6 +704,13 @@ async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]
             out.append(print_phase(n, res, args))
             for p in folks:
                 p.systems |= set(WRITABLE)
+            # settle: the daemon's next run, nothing edited; it reads back every record the initial run wrote
+            expected = {s: Counter() for s in WRITABLE}
+            held = bench.held()
+            minimum = minimum_calls(held, bench.window_calls(folks, store.get_cursor("leads", "callpage")), expected)
+            res = await run_phase(bench, job, "settle (nothing edited since the initial run)", minimum, expected,
+                                  records, args)  # fmt: skip
+            out.append(print_phase(n, res, args))
             # steady: 1% edited on random systems
             expected, made = bench.edit(folks, args.changed, rng)
             print(f"\n(edited {sum(made.values())} people through the admin API: {dict(made)})")
@@ -826,7 +835,7 @@ def network(args: argparse.Namespace) -> None:
     print(f"\npeak RSS of the syncd process (client side, all sizes so far): {rss_mb():.0f} MB")
     print("\nsummary (calls made/minimum · wall/floor · 429s · map+match+plan records/s):")
     for n, results in summary:
-        names = ["initial", "steady", "quiet"]
+        names = ["initial", "settle", "steady", "quiet"]
         parts = []
         for name, r in zip(names, results, strict=False):
             rate = r["records"] / r["local"] if r["local"] else float("inf")
