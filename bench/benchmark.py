@@ -4,6 +4,7 @@ floor, 429s, local CPU of map + match + plan, peak RSS. A script run by hand tha
     python bench/benchmark.py                                  # 1k and 10k people, --speed 200
     python bench/benchmark.py --sizes 1000 10000 100000 --speed 200
     python bench/benchmark.py --local-only --entities 1000000  # the planner alone, no network
+    python bench/benchmark.py --mapping 10000                  # one listing mapped, cold and warm
 
 Network mode. The real sandbox (``Sandbox(speed, all_systems=True)``: the four strict simulators served
 from a child process) and the real ``JobRun`` with a real SQLite ``Store`` in a temporary directory run the
@@ -1064,6 +1065,59 @@ def local(args: argparse.Namespace) -> None:
     )
 
 
+# --- mapping alone: one listing of N people, read into canonical records ---------------------------------------
+def mapping(args: argparse.Namespace) -> None:
+    """Lists N people's records from the seeded simulators once, then maps them with ``JobRun._record`` (the
+    memo empty): cold (phone caches empty, as in a one-shot ``syncd sync``) and warm (as in a daemon's later
+    runs, for records that changed)."""
+    from syncd import logging as slog
+    from syncd.config.load import load
+    from syncd.mapping import transforms
+    from syncd.runner import JobRun
+    from syncd.sandbox import Sandbox
+    from syncd.state.store import Store
+
+    n, speed = args.mapping, 2000.0
+    directory = Path(tempfile.mkdtemp(prefix=f"syncd-bench-mapping-{n}-"))
+    folks = people(n, args.seed + n, int(time.time()))
+    listings: dict[str, list[dict[str, Any]]] = {}
+    with Sandbox(speed=speed, all_systems=True) as box:
+        fast = argparse.Namespace(speed=speed, jitter=0.0, seed=args.seed)
+        loaded = load(bench_config(box, directory, fast))
+        slog.configure("error", "auto")
+        Bench(box, directory, fast).seed(seed_bodies(folks))
+        job = JobRun(loaded, "leads", Store(loaded.state_url))
+
+        async def fetch_all() -> None:
+            try:
+                for name, connector in job.connectors.items():
+                    listings[name] = list(await connector.fetch())
+            finally:
+                await job.aclose()
+
+        asyncio.run(fetch_all())
+    print(f"syncd mapping, one listing of {n:,} people: "
+          + ", ".join(f"{name} {len(raws):,}" for name, raws in listings.items()))  # fmt: skip
+    transforms.to_e164.cache_clear()
+    transforms.from_e164.cache_clear()
+    for label in ("cold (phone caches empty: a one-shot `syncd sync`)", "warm (phone caches filled: a daemon)"):
+        parts, total, seconds = [], 0, 0.0
+        for name, raws in listings.items():
+            if not raws:
+                continue
+            job._known.pop(name, None)  # no memo: every record is mapped
+            c = time.process_time()
+            for raw in raws:
+                job._record(name, raw)
+            spent = time.process_time() - c
+            parts.append(f"{name} {spent / len(raws) * 1e6:.1f} µs")
+            total += len(raws)
+            seconds += spent
+        print(f"  {label}: {total:,} records in {seconds:.3f} s = {total / seconds:,.0f} records/s "
+              f"({', '.join(parts)} a record)")  # fmt: skip
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -1090,8 +1144,11 @@ def main() -> None:
     parser.add_argument(
         "--resume", type=int, metavar="N", help="kill `syncd sync` half way through an initial sync of N, restart it"
     )
+    parser.add_argument("--mapping", type=int, metavar="N", help="map one listing of N people, cold and warm")
     args = parser.parse_args()
-    if args.resume:
+    if args.mapping:
+        mapping(args)
+    elif args.resume:
         resume(args)
     elif args.local_only:
         local(args)
