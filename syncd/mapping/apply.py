@@ -319,10 +319,23 @@ def _compile_readers(
         outer, inner = _keys(steps)  # read in to_canonical's loop
         get = _getter(f)
         fns = tuple(TRANSFORMS[name][0] for name in f.transforms)
-        # every way in reads "" as a blank ("" or None), so "" is skipped unread unless a value map names it
-        empty_is_blank = "" not in f.values and not many[id(f)]
+        # "" is skipped unread when this field's ways in and value map read it as a blank: asked of them here
+        empty_is_blank = not many[id(f)] and _reads_blank(fns, ctx[id(f)], f.values)
         readers.append((outer, inner, get, steps, fns, ctx[id(f)], f.values, f.canonical, many[id(f)], empty_is_blank))
     return tuple(readers)
+
+
+def _reads_blank(fns: tuple[Fn, ...], ctx: Context, values: dict[str, str]) -> bool:
+    """Whether a field reads "" as nothing (every transform shipped does; a value map may name "")."""
+    value: Any = ""
+    try:
+        for fn in fns:
+            value = fn(value, ctx)
+    except TransformError:
+        return False
+    if isinstance(value, str):
+        value = values.get(value, value)
+    return canonical.is_blank(value)
 
 
 def _keys(steps: tuple[paths.Step, ...]) -> tuple[str | None, str | None]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ from syncd import canonical
 from syncd.mapping import paths
 from syncd.mapping.apply import Mapper
 from syncd.mapping.spec import load
+from syncd.mapping.transforms import TRANSFORMS
 
 MAPPINGS = Path(__file__).parents[2] / "mappings"
 SHIPPED = sorted(MAPPINGS.glob("*.toml"))
@@ -138,3 +140,17 @@ def test_compiled_readers_read_as_the_general_reading(tmp_path_factory: Any) -> 
 
     check()
     assert compiled >= 120, f"only {compiled} records were read by the compiled readers: the test compares too little"
+
+
+def test_a_way_in_that_reads_blank_as_a_value_is_asked_not_assumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compiled readers skip "" unread only where the field's own ways in read it as nothing."""
+    monkeypatch.setitem(TRANSFORMS, "unknown_if_blank", (lambda v, ctx: "Unknown" if v == "" else v, lambda v, ctx: v))
+    body = '[mapping]\nsystem = "x"\nobject = "leads"\nid = "id"\n\n[[fields]]\ncanonical = "status"\npath = "s"\n'
+    path = tmp_path / "m.toml"
+    path.write_text(body + 'transforms = ["trim", "unknown_if_blank"]\n', encoding="utf-8")
+    mapper = Mapper(load(path), "IN")
+    assert mapper.to_canonical({"id": "1", "s": ""}).values == {"status": "Unknown"}
+    assert mapper.to_canonical({"id": "1", "s": " "}).values == {"status": "Unknown"}  # trimmed to "" first
+    assert mapper.to_canonical({"id": "1", "s": ""}) == Mapper.read_general(mapper, {"id": "1", "s": ""})
