@@ -301,7 +301,7 @@ class Mapper:
 
 #: per reading field: the key of a one-key path, or the two keys of ``details.name``, else get(raw); the
 #: path's steps, the ways in, their context, the value map, the canonical names, whether it reads a list,
-#: whether "" reads as nothing (no value map of "")
+#: whether "" reads as nothing (asked of its ways in and value map: _reads_blank)
 Reader = tuple[
     str | None, str | None, Callable[[dict[str, Any]], Any], tuple[paths.Step, ...], tuple[Fn, ...], Context,
     dict[str, str], tuple[str, ...], bool, bool,
