@@ -56,15 +56,19 @@ def clean(values: Mapping[str, Any]) -> Canon:
     """Drops blanks so that two canons compare equal exactly when they hold the same data."""
     out: Canon = {}
     for key, value in values.items():
-        if is_blank(value):
-            continue
-        if isinstance(value, list):
-            items = [str(v) for v in value if not is_blank(v)]
-            if items:
-                out[key] = items
-        else:
-            out[key] = str(value)
+        if (kept := clean_value(value)) is not None:
+            out[key] = kept
     return out
+
+
+def clean_value(value: Any) -> Value | None:
+    """One value as ``clean`` keeps it: text, or a list of non-blank texts; None for a blank."""
+    if is_blank(value):
+        return None
+    if isinstance(value, list):
+        items = [str(v) for v in value if not is_blank(v)]
+        return items or None
+    return str(value)
 
 
 def same(a: Any, b: Any) -> bool:

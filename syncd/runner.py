@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import httpx
 import structlog
@@ -234,18 +234,20 @@ def policies_for(loaded: LoadedConfig, job_name: str) -> Policies:
     )
 
 
-_NOTHING: frozenset[str] = frozenset()  # one empty set for every record whose fields all read
+#: one empty set for every record whose fields all read (CPython makes a new empty frozenset each time)
+_NOTHING: frozenset[str] = frozenset()
 
 
 def build_role(name: str, connector: Connector, mapper: Mapper, create: bool, update: bool, delete: bool) -> SystemRole:
     # the planner projects a write's values, then validates the same values (one dict, read-only): what each
     # field sends is worked out once for both, for the last values projected
-    last: list[Any] = [None, None]
+    last: tuple[dict[str, Any], list[Any]] | None = None
 
     def outbound(values: dict[str, Any]) -> list[Any]:
-        if last[0] is not values:
-            last[:] = [values, mapper.outbound(values)]
-        return cast(list[Any], last[1])
+        nonlocal last
+        if last is None or last[0] is not values:
+            last = (values, mapper.outbound(values))
+        return last[1]
 
     def project(rec: Record | None, desired: dict[str, Any]) -> dict[str, Any]:
         raw = rec.raw if rec is not None else None
@@ -558,7 +560,7 @@ class JobRun:
                 inbound.values,
                 raw,
                 mapper.modified(raw),
-                tuple(inbound.problems) if inbound.problems else (),
+                tuple(inbound.problems),
                 mapper.entity_hint(raw),
                 frozenset(inbound.unreadable) if inbound.unreadable else _NOTHING,
             )

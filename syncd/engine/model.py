@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -89,6 +90,11 @@ class SystemRole:
     can_update: bool = True
     can_delete: bool = True
     native_merge: bool = False  # applies existing_lead itself (Callyzer bulksave without id)
+
+    @functools.cached_property
+    def fields(self) -> tuple[str, ...]:
+        """The fields it reads or writes, sorted: the order a change list follows."""
+        return tuple(sorted(self.reads | self.writes))
 
 
 @dataclass(frozen=True)

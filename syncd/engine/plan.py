@@ -559,7 +559,7 @@ class _EntityPlanner:
             return
         desired = canonical.clean({**current, **relevant})
         expected = role.project(rec, desired)
-        changes = _diff(current, expected, _fields(role), reasons, f"kept in step on {system}")
+        changes = _diff(current, expected, role.fields, reasons, f"kept in step on {system}")
         if not changes:
             self._link(ent.id, system, rec.remote_id, canonical.clean(synced))
             return
@@ -584,7 +584,7 @@ class _EntityPlanner:
             f"matched an existing {rec.system} record; existing_lead lead_details={policy.lead_details}, "
             f"lead_tags={policy.lead_tags}, assignee={policy.assignee}"
         )
-        changes = _diff(rec.values, expected, _fields(role), {}, why)
+        changes = _diff(rec.values, expected, role.fields, {}, why)
         if not changes:
             self._link(ent.id, rec.system, rec.remote_id, rec.values, new=True)
             return
@@ -601,7 +601,7 @@ class _EntityPlanner:
         if not desired:
             return
         expected = role.project(None, desired)
-        changes = _diff({}, expected, _fields(role), {}, why)
+        changes = _diff({}, expected, role.fields, {}, why)
         action = self._action("create", system, ent, None, desired, expected, changes, None)
         action.reason = why
         self._link(ent.id, system, None, expected, action=action, new=True)
@@ -629,7 +629,7 @@ class _EntityPlanner:
                 if fallback.status:
                     desired["status"] = fallback.status
                 expected = role.project(rec, canonical.clean(desired))
-                changes = _diff(current, expected, _fields(role), {}, f"{why}; {system} has no delete")
+                changes = _diff(current, expected, role.fields, {}, f"{why}; {system} has no delete")
                 if changes:
                     action = self._action("fallback", system, ent, rec.remote_id, desired, expected, changes, rec)
                     action.reason = f"{why}; {system} cannot delete, so the fallback marks it"
@@ -675,16 +675,6 @@ class _EntityPlanner:
 
 def changed_systems(changed: dict[str, dict[str, Value | None]]) -> set[str]:
     return {s for by_system in changed.values() for s in by_system}
-
-
-def _fields(role: SystemRole) -> tuple[str, ...]:
-    """The fields a system reads or writes, sorted: the order changes are listed in."""
-    return _sorted_union(role.reads, role.writes)
-
-
-@functools.lru_cache(maxsize=64)
-def _sorted_union(reads: frozenset[str], writes: frozenset[str]) -> tuple[str, ...]:
-    return tuple(sorted(reads | writes))
 
 
 def _diff(

@@ -161,7 +161,7 @@ class Mapper:
                 elif type(value) is str:
                     if value.strip():
                         out[names[0]] = value
-                elif (clean := _clean_value(value)) is not None:
+                elif (clean := canonical.clean_value(value)) is not None:
                     out[names[0]] = clean
         except TransformError:
             return self.read_general(raw)
@@ -272,7 +272,7 @@ class Mapper:
         where = self.spec.file
         outs = self.outbound(values) if outbound is None else outbound
         for f, out in zip(self._writing, outs, strict=True):
-            label = f"{where} field {f.label or '+'.join(f.canonical)}"  # f.name, without the property's call
+            label = f"{where} field {f.name}"
             if canonical.is_blank(out):
                 if f.required:
                     problems.append(f"{label}: required by {self.spec.system} but blank")
@@ -353,18 +353,6 @@ def _getter(f: FieldSpec) -> Callable[[dict[str, Any]], Any]:
         return lambda raw: paths.copy_json(constant)
     steps = f.steps
     return lambda raw: paths.get(raw, steps)
-
-
-def _clean_value(value: Any) -> Any:
-    """``canonical.clean`` of one value: None for a blank."""
-    if type(value) is str:
-        return value if value.strip() else None
-    if canonical.is_blank(value):
-        return None
-    if isinstance(value, list):
-        items = [str(v) for v in value if not canonical.is_blank(v)]
-        return items or None
-    return str(value)
 
 
 def _text(value: Any) -> Any:
