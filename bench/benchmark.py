@@ -368,6 +368,7 @@ class Meter:
 
 
 METER = Meter()
+MAIN_THREAD = [0]  # the event loop's thread, set by instrument()
 
 
 def _on_gc(phase: str, info: dict[str, Any]) -> None:
@@ -383,7 +384,6 @@ def _on_gc(phase: str, info: dict[str, Any]) -> None:
         METER.gc_local_full += info.get("generation") == 2
 
 
-MAIN_THREAD = [0]
 #: per phase: system → [(fetch?, endpoint, round-trip seconds)] of every HTTP call syncd made
 ROUND_TRIPS: dict[str, list[tuple[bool, str, float]]] = defaultdict(list)
 PORTS: dict[int, str] = {}
@@ -732,6 +732,16 @@ async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]
         store = Store(loaded.state_url)
         job = JobRun(loaded, "leads", store)
         rng = random.Random(args.seed)
+
+        async def unedited(name: str) -> dict[str, Any]:
+            """A run with nothing edited since the last one: no writes expected."""
+            expected: dict[str, Counter[str]] = {s: Counter() for s in WRITABLE}
+            window = bench.window_calls(folks, store.get_cursor("leads", "callpage"))
+            res = await run_phase(
+                bench, job, name, minimum_calls(bench.held(), window, expected), expected, records, args
+            )
+            return print_phase(n, res, args)
+
         try:
             # initial
             expected = expected_writes_initial(folks)
@@ -742,12 +752,7 @@ async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]
             for p in folks:
                 p.systems |= set(WRITABLE)
             # settle: the daemon's next run, nothing edited; it reads back every record the initial run wrote
-            expected = {s: Counter() for s in WRITABLE}
-            held = bench.held()
-            minimum = minimum_calls(held, bench.window_calls(folks, store.get_cursor("leads", "callpage")), expected)
-            res = await run_phase(bench, job, "settle (nothing edited since the initial run)", minimum, expected,
-                                  records, args)  # fmt: skip
-            out.append(print_phase(n, res, args))
+            out.append(await unedited("settle (nothing edited since the initial run)"))
             # steady: 1% edited on random systems
             expected, made = bench.edit(folks, args.changed, rng)
             print(f"\n(edited {sum(made.values())} people through the admin API: {dict(made)})")
@@ -755,12 +760,7 @@ async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]
             minimum = minimum_calls(held, bench.window_calls(folks, store.get_cursor("leads", "callpage")), expected)
             res = await run_phase(bench, job, f"steady ({args.changed:.0%} changed)", minimum, expected, records, args)
             out.append(print_phase(n, res, args))
-            # quiet
-            expected = {s: Counter() for s in WRITABLE}
-            held = bench.held()
-            minimum = minimum_calls(held, bench.window_calls(folks, store.get_cursor("leads", "callpage")), expected)
-            res = await run_phase(bench, job, "quiet", minimum, expected, records, args)
-            out.append(print_phase(n, res, args))
+            out.append(await unedited("quiet"))
         finally:
             await job.aclose()
             store.close()
