@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
 import gc
 import json
@@ -911,11 +912,14 @@ def local_roles(directory: Path) -> Any:
 
 
 def local_entities(
-    n: int, changed: float, seed: int, store: Any
+    n: int, changed: float, seed: int, job: Any, templates: dict[str, dict[str, Any]] | None = None
 ) -> tuple[dict[str, Any], dict[str, Any], int, dict[str, float]]:
     """N people linked on Callsavvy and Callyzer, half also on the Apps API list, a tenth also known to CallPage
-    (a cursor-read source: nothing listed in a quiet run); raws are small dicts. ``changed`` of the people have
-    one field edited on Callsavvy or Callyzer.
+    (a cursor-read source: nothing listed in a quiet run). ``changed`` of the people have one field edited on
+    Callsavvy or Callyzer. Raw records are ``{"id": ...}`` alone; with ``templates`` (one record each system
+    listed), each is a whole record as its provider lists it (the template with the person's values written in
+    by the mapping, then parsed from JSON text as a listing is), read by ``JobRun._record`` as a run reads it:
+    with its own strings and its modified time.
 
     The listed records are built as the mapper makes them; the state is written to the job's real SQLite store
     and read back through ``Store.load_entities`` with the listing, as ``JobRun`` reads it: a link listed
@@ -925,9 +929,12 @@ def local_entities(
 
     from sqlalchemy import insert
 
-    from syncd.engine.model import Fetched, Record
+    from syncd.engine.model import Fetched, Record, pack
+    from syncd.mapping import paths
     from syncd.state.models import Entity, Link
     from syncd.state.store import _json
+
+    store = job.store
 
     rng = random.Random(seed)
     lists: dict[str, list[Record]] = {s: [] for s in SYSTEMS}
@@ -965,9 +972,16 @@ def local_entities(
             entity_rows.append({"id": eid, "job": "leads", "created_at": stamp, "deleted_at": None})
             for system, values in per.items():
                 rid = f"{system[:2]}{i}"
+                if templates is None:
+                    rec = Record(system, rid, values, pack({"id": rid}))
+                else:
+                    mapper = job.mappers[system]
+                    raw = mapper.to_provider(values, templates[system])
+                    paths.put(raw, mapper.spec.id_path, rid)
+                    rec = job._record(system, json.loads(json.dumps(raw)))  # its own objects, as parsed
                 link_rows.append({"entity_id": eid, "job": "leads", "system": system, "remote_id": rid,
-                                  "synced": _json(values), "gone": False, "updated_at": stamp})  # fmt: skip
-                lists[system].append(Record(system, rid, values, {"id": rid}))
+                                  "synced": _json(rec.values), "gone": False, "updated_at": stamp})  # fmt: skip
+                lists[system].append(rec)
             if i % 10 == 0:
                 callpage = {"first_name": first, "last_name": last, "email": email, "phone": phone,
                             "source": "CallPage", "tags": ["callpage"]}  # fmt: skip
@@ -982,7 +996,7 @@ def local_entities(
         r = lists[system][idx]
         values = dict(r.values)
         values["company"] = f"Changed Co {idx}"
-        lists[system][idx] = Record(r.system, r.remote_id, values, r.raw)
+        lists[system][idx] = dataclasses.replace(r, values=values)
     gc.collect()
     fetched = {s: Fetched(lists[s]) for s in WRITABLE}
     fetched["callpage"] = Fetched([], complete=False, incremental=True)
@@ -995,7 +1009,7 @@ def local_entities(
     return entities, fetched, records, {"state_write": written, "state_read": read}
 
 
-def local_scenario(n: int, changed: float, seed: int, queue: Any) -> None:
+def local_scenario(n: int, changed: float, seed: int, templates: dict[str, dict[str, Any]] | None, queue: Any) -> None:
     from syncd.engine.plan import plan
 
     directory = Path(tempfile.mkdtemp(prefix="syncd-bench-local-"))
@@ -1003,7 +1017,7 @@ def local_scenario(n: int, changed: float, seed: int, queue: Any) -> None:
     base = current_rss_mb()
     gc.disable()  # building the inputs is set-up, not measured
     t = time.perf_counter()
-    entities, fetched, records, state_times = local_entities(n, changed, seed, job.store)
+    entities, fetched, records, state_times = local_entities(n, changed, seed, job, templates)
     built = time.perf_counter() - t
     gc.enable()
     gc.collect()  # the inputs settle in the oldest generation, as a long-lived process's would
@@ -1039,15 +1053,22 @@ def local(args: argparse.Namespace) -> None:
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
+    templates = None
+    if args.raws == "listed":  # one record of each system as the simulators list it
+        directory = Path(tempfile.mkdtemp(prefix="syncd-bench-templates-"))
+        _, listings = listed(10, args.seed, directory)
+        shutil.rmtree(directory, ignore_errors=True)
+        templates = {name: raws[0] for name, raws in listings.items() if raws}
     print(f"syncd planner, local only: {args.entities:,} linked entities, {os.cpu_count()} CPUs, "
-          f"load avg {os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"load avg {os.getloadavg()[0]:.1f}; raw records: "
+          + ("whole, as the simulators list them" if templates else '{"id": ...} alone'))  # fmt: skip
     head = f"{'scenario':<14} {'records':>10} {'links':>10} {'actions':>8} {'plan s':>7} {'cpu s':>7} " \
            f"{'records/s':>11} {'GC s':>6} {'RSS base':>9} {'inputs':>8} {'peak':>8} {'planner':>8}"  # fmt: skip
     print(head)
     print("-" * len(head))
     for changed in (0.0, args.changed):
         queue = ctx.Queue()
-        proc = ctx.Process(target=local_scenario, args=(args.entities, changed, args.seed, queue))
+        proc = ctx.Process(target=local_scenario, args=(args.entities, changed, args.seed, templates, queue))
         proc.start()
         r = queue.get()
         proc.join()
@@ -1066,23 +1087,20 @@ def local(args: argparse.Namespace) -> None:
 
 
 # --- mapping alone: one listing of N people, read into canonical records ---------------------------------------
-def mapping(args: argparse.Namespace) -> None:
-    """Lists N people's records from the seeded simulators once, then maps them with ``JobRun._record`` (the
-    memo empty): cold (phone caches empty, as in a one-shot ``syncd sync``) and warm (as in a daemon's later
-    runs, for records that changed)."""
+def listed(n: int, seed: int, directory: Path) -> tuple[Any, dict[str, list[dict[str, Any]]]]:
+    """N people seeded into the simulators and listed once, as each provider sends them; with the JobRun
+    that listed them (its connections closed)."""
     from syncd import logging as slog
     from syncd.config.load import load
-    from syncd.mapping import transforms
     from syncd.runner import JobRun
     from syncd.sandbox import Sandbox
     from syncd.state.store import Store
 
-    n, speed = args.mapping, 2000.0
-    directory = Path(tempfile.mkdtemp(prefix=f"syncd-bench-mapping-{n}-"))
-    folks = people(n, args.seed + n, int(time.time()))
+    speed = 2000.0
+    folks = people(n, seed + n, int(time.time()))
     listings: dict[str, list[dict[str, Any]]] = {}
     with Sandbox(speed=speed, all_systems=True) as box:
-        fast = argparse.Namespace(speed=speed, jitter=0.0, seed=args.seed)
+        fast = argparse.Namespace(speed=speed, jitter=0.0, seed=seed)
         loaded = load(bench_config(box, directory, fast))
         slog.configure("error", "auto")
         Bench(box, directory, fast).seed(seed_bodies(folks))
@@ -1096,6 +1114,18 @@ def mapping(args: argparse.Namespace) -> None:
                 await job.aclose()
 
         asyncio.run(fetch_all())
+    return job, listings
+
+
+def mapping(args: argparse.Namespace) -> None:
+    """Lists N people's records from the seeded simulators once, then maps them with ``JobRun._record`` (the
+    memo empty): cold (phone caches empty, as in a one-shot ``syncd sync``) and warm (as in a daemon's later
+    runs, for records that changed)."""
+    from syncd.mapping import transforms
+
+    n = args.mapping
+    directory = Path(tempfile.mkdtemp(prefix=f"syncd-bench-mapping-{n}-"))
+    job, listings = listed(n, args.seed, directory)
     print(f"syncd mapping, one listing of {n:,} people: "
           + ", ".join(f"{name} {len(raws):,}" for name, raws in listings.items()))  # fmt: skip
     transforms.to_e164.cache_clear()
@@ -1141,6 +1171,12 @@ def main() -> None:
     parser.add_argument("--profile", metavar="PHASE", help="profile phases whose name contains this (pyinstrument)")
     parser.add_argument("--local-only", action="store_true", help="plan N linked entities in memory, no network")
     parser.add_argument("--entities", type=int, default=1_000_000, help="entities for --local-only")
+    parser.add_argument(
+        "--raws",
+        choices=("id", "listed"),
+        default="id",
+        help="--local-only: raw records of just an id, or whole records as the simulators list them",
+    )
     parser.add_argument(
         "--resume", type=int, metavar="N", help="kill `syncd sync` half way through an initial sync of N, restart it"
     )

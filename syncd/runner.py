@@ -33,6 +33,7 @@ from syncd.engine.model import (
     Policies,
     Record,
     SystemRole,
+    pack,
 )
 from syncd.engine.plan import plan as make_plan
 from syncd.mapping.apply import Mapper
@@ -290,8 +291,9 @@ class JobRun:
         self.stopping: str | None = None
         self.held_back: set[int] = set()  # id(action) of writes a person skipped (syncd failures --skip)
         self.unchanged: set[int] = set()  # id(link update) of links the run leaves exactly as stored
-        # system → remote id → (raw record, its Record): the last listing, and the one being read (_record)
-        self._known: dict[str, dict[str, tuple[dict[str, Any], Record]]] = {}
+        # system → remote id → Record of the last listing (the memo: its raw records only packed), and
+        # → (raw record, its Record) of the one being read (_record)
+        self._known: dict[str, dict[str, Record]] = {}
         self._seen: dict[str, dict[str, tuple[dict[str, Any], Record]]] = {}
         self._paged: dict[str, list[tuple[dict[str, Any], Record | None]]] = {}  # this fetch's pages, as mapped
         self.progress: Progress | None = None  # set by the CLI on a terminal
@@ -495,8 +497,9 @@ class JobRun:
             incremental = self.connectors[name].incremental
             records, skipped = self._map(name, result)
             seen = self._seen.pop(name, {})
-            # this listing is the memo of the next run (a failed listing keeps the last one)
-            self._known[name] = seen if len(seen) <= MEMO_LIMIT else {}
+            # this listing is the memo of the next run (a failed listing keeps the last one); the Records
+            # only, so that no raw dict outlives the fetch
+            self._known[name] = {rid: pair[1] for rid, pair in seen.items()} if len(seen) <= MEMO_LIMIT else {}
             fetched[name] = Fetched(records, complete=not incremental, incremental=incremental)
             report.warnings.extend(skipped)
             report.warnings.extend(f"{name}: {w}" for w in self.connectors[name].fetch_warnings)
@@ -537,9 +540,9 @@ class JobRun:
 
         Mapping is a pure function of the raw record, so a record is mapped once per run however often it
         is asked for (as its page arrives, then as the listing is put together), and a daemon's next run
-        reuses the Record of a raw record it listed unchanged last time (one dict comparison instead of the
-        mapping, libphonenumber included); the memo holds one listing per system, replaced by each run's,
-        never a history."""
+        reuses the Record of a raw record it listed unchanged last time (one comparison of packed bytes instead
+        of the mapping, libphonenumber included); the memo holds one listing per system, replaced by each
+        run's, never a history."""
         mapper = self.mappers[system]
         remote_id = mapper.remote_id(raw)
         if remote_id is None:
@@ -548,17 +551,18 @@ class JobRun:
         now = seen.get(remote_id) if seen is not None else None
         if now is not None and now[0] is raw:
             return now[1]
+        packed = pack(raw)
         known = self._known.get(system)
         hit = known.get(remote_id) if known is not None else None
-        if hit is not None and hit[0] == raw:
-            record = hit[1]
+        if hit is not None and hit.packed == packed:
+            record = hit
         else:
             inbound = mapper.to_canonical(raw)
             record = Record(
                 system,
                 remote_id,
                 inbound.values,
-                raw,
+                packed,
                 mapper.modified(raw),
                 tuple(inbound.problems),
                 mapper.entity_hint(raw),

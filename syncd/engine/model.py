@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import marshal
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,19 +15,42 @@ from syncd.canonical import Canon, Value
 ActionKind = Literal["create", "update", "merge", "delete", "fallback"]
 
 
+def pack(raw: dict[str, Any]) -> bytes:
+    """A raw record as bytes: a listing's records are kept until the run ends (and by a daemon until the next
+    one) but read raw only for the few that are written, so they are kept packed, at a fraction of their
+    dicts' memory. marshal version 2 writes no back-references and every string alike, so records that are
+    equal and list their keys in the same order pack to equal bytes (the runner's memo compares them). Only
+    this process reads the bytes back."""
+    try:
+        return marshal.dumps(raw, 2)
+    except ValueError:  # not JSON-shaped (no provider sends such a record): pickled, which starts with 0x80
+        return pickle.dumps(raw, pickle.HIGHEST_PROTOCOL)
+
+
+def unpack(packed: bytes) -> dict[str, Any]:
+    """A fresh copy of the raw record :func:`pack` was given."""
+    raw: dict[str, Any] = pickle.loads(packed) if packed[:1] == b"\x80" else marshal.loads(packed)
+    return raw
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One provider record as fetched, with its canonical values."""
+    """One provider record as fetched, with its canonical values; ``packed`` is the raw record (:func:`pack`)."""
 
     system: str
     remote_id: str
     values: Canon
-    raw: dict[str, Any]
+    packed: bytes
     modified: datetime | None = None
     problems: tuple[str, ...] = ()
     entity_hint: str | None = None  # the syncd entity id the provider keeps for us (Apps API external_unique_id)
     #: fields the mapping could not read (an object where one value belongs): not a blank, so never a clear
     unreadable: frozenset[str] = frozenset()
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The record as the provider sent it: a fresh copy each time (read for the records a run writes)."""
+        return unpack(self.packed)
 
 
 @dataclass(frozen=True)

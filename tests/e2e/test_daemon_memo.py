@@ -28,19 +28,20 @@ def test_a_daemons_next_run_reuses_unchanged_records_and_sees_every_edit(harness
     async def daemon() -> None:  # one event loop for all the runs, as in `syncd run`
         try:
             await run()  # the initial sync: everyone created in Callsavvy
-            first = {rid: rec for rid, (_, rec) in job._known["callyzer"].items()}
+            first = dict(job._known["callyzer"])
             assert len(first) == 12
             assert await run() == []  # quiet
             again = job._known["callyzer"]
-            assert all(again[rid][1] is rec for rid, rec in first.items()), "unchanged records are not mapped again"
+            assert all(again[rid] is rec for rid, rec in first.items()), "unchanged records are not mapped again"
 
             lead = next(x for x in h.leads("callyzer") if x["details"]["first_name"] == "Person03")
             h.edit("callyzer", lead["id"], {"details": {"last_name": "Edited"}})
             assert await run() == ["update callsavvy"]
             after = job._known["callyzer"]
-            assert after[lead["id"]][1] is not first[lead["id"]]
-            assert after[lead["id"]][1].values["last_name"] == "Edited"
-            assert sum(after[rid][1] is rec for rid, rec in first.items()) == 11
+            assert after[lead["id"]] is not first[lead["id"]]
+            assert after[lead["id"]].values["last_name"] == "Edited"
+            assert after[lead["id"]].raw == next(x for x in h.leads("callyzer") if x["id"] == lead["id"])
+            assert sum(after[rid] is rec for rid, rec in first.items()) == 11
             mine = [x for x in h.leads("callsavvy") if x["phone"].replace(" ", "").endswith("9877000003")]
             assert [x["name"] for x in mine] == ["Person03 Edited"], mine
             assert await run() == []

@@ -24,7 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from syncd import canonical
 from syncd.canonical import Canon
-from syncd.engine.model import EntityState, ExistingLead, Fetched, LinkUpdate, Plan, Policies, Record, SystemRole
+from syncd.engine.model import EntityState, ExistingLead, Fetched, LinkUpdate, Plan, Policies, Record, SystemRole, pack
 from syncd.engine.plan import plan
 from syncd.state.store import Store
 
@@ -105,7 +105,7 @@ class Reconcile(RuleBasedStateMachine):
 
     def _plan(self, failed: str | None = None) -> Plan:
         fetched = {
-            s: Fetched([Record(s, rid, dict(v), {"id": rid}) for rid, v in sorted(self.data[s].items())])
+            s: Fetched([Record(s, rid, dict(v), pack({"id": rid})) for rid, v in sorted(self.data[s].items())])
             if s != failed
             else Fetched([], complete=False)
             for s in SYSTEMS
@@ -212,7 +212,7 @@ class Reconcile(RuleBasedStateMachine):
             else:
                 assert action.kind in ("update", "merge"), action.kind
                 assert action.remote_id in store
-                current = Record(action.system, action.remote_id, store[action.remote_id], {})
+                current = Record(action.system, action.remote_id, store[action.remote_id], pack({}))
                 self._set(action.system, action.remote_id, _project(current, action.desired))
                 outcomes[id(action)] = (True, action.remote_id, None)
         run_id = self.store.begin_run(JOB, False)
