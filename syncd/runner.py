@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import httpx
 import structlog
 
+from syncd.canonical import share_texts
 from syncd.config.load import LoadedConfig
 from syncd.config.schema import JobSystem
 from syncd.connectors.base import Connector
@@ -558,6 +559,7 @@ class JobRun:
             record = hit
         else:
             inbound = mapper.to_canonical(raw)
+            share_texts(inbound.values)
             record = Record(
                 system,
                 remote_id,

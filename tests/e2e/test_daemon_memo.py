@@ -4,6 +4,7 @@ listed unchanged (see JobRun._record). The memo must never hide an edit: pinned 
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from syncd.config.load import load
 from syncd.runner import JobRun
@@ -30,6 +31,9 @@ def test_a_daemons_next_run_reuses_unchanged_records_and_sees_every_edit(harness
             await run()  # the initial sync: everyone created in Callsavvy
             first = dict(job._known["callyzer"])
             assert len(first) == 12
+            for rec in first.values():  # the texts of listed values are shared (canonical.share_texts)
+                name = rec.values["first_name"]
+                assert isinstance(name, str) and sys.intern("".join(list(name))) is name
             assert await run() == []  # quiet
             again = job._known["callyzer"]
             assert all(again[rid] is rec for rid, rec in first.items()), "unchanged records are not mapped again"

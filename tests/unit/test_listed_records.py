@@ -1,6 +1,6 @@
 """What keeps a listing small in memory. A Record keeps its raw record packed (engine.model.pack): read back
 whole, and equal records pack to equal bytes however their objects are shared or interned, since the daemon's
-memo reuses a Record on equal bytes."""
+memo reuses a Record on equal bytes. The texts of canonical values are shared (canonical.share_texts)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from syncd.canonical import share_texts
 from syncd.engine.model import Record, pack, unpack
 
 json_values = st.recursive(
@@ -54,3 +55,22 @@ def test_record_raw_is_a_fresh_copy_each_time() -> None:
     rec = Record("cz", "1", {"first_name": "Asha"}, pack({"id": "1", "details": {"first_name": "Asha"}}))
     rec.raw["details"]["first_name"] = "changed"
     assert rec.raw == {"id": "1", "details": {"first_name": "Asha"}}
+
+
+def copy(text: str) -> str:
+    """An equal text that is another object (not interned)."""
+    return "".join(list(text))
+
+
+def test_share_texts_makes_equal_texts_of_two_records_one_object_and_changes_no_value() -> None:
+    one = {"email": copy("asha@example.in"), "tags": [copy("vip"), copy("callyzer")], "status": copy("New")}
+    two = {"email": copy("asha@example.in"), "tags": [copy("vip")], "company": copy("Orbit")}
+    before = (json.loads(json.dumps(one)), json.loads(json.dumps(two)))
+    assert one["email"] is not two["email"]
+    share_texts(one)
+    share_texts(two)
+    assert (one, two) == before
+    assert one["email"] is two["email"]
+    assert one["tags"][0] is two["tags"][0]  # type: ignore[index]
+    assert isinstance(one["tags"], list)
+    assert sys.intern(copy("Orbit")) is two["company"]
