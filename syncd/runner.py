@@ -295,8 +295,9 @@ class JobRun:
         # system → remote id → Record of the last listing (the memo: its raw records only packed), and
         # → (raw record, its Record) of the one being read (_record)
         self._known: dict[str, dict[str, Record]] = {}
-        self._seen: dict[str, dict[str, tuple[dict[str, Any], Record]]] = {}
-        self._paged: dict[str, list[tuple[dict[str, Any], Record | None]]] = {}  # this fetch's pages, as mapped
+        # (raw None: handed over by a listing that streams, not kept)
+        self._seen: dict[str, dict[str, tuple[dict[str, Any] | None, Record]]] = {}
+        self._paged: dict[str, list[tuple[dict[str, Any] | None, Record | None]]] = {}  # this fetch's pages, mapped
         self.progress: Progress | None = None  # set by the CLI on a terminal
         self.mappers: dict[str, Mapper] = {}
         self.connectors: dict[str, Connector] = {}
@@ -496,7 +497,7 @@ class JobRun:
                 fetched[name] = Fetched([], complete=False)
                 continue
             incremental = self.connectors[name].incremental
-            records, skipped = self._map(name, result)
+            records, skipped = self._map(name, result, self.connectors[name].streams)
             seen = self._seen.pop(name, {})
             # this listing is the memo of the next run (a failed listing keeps the last one); the Records
             # only, so that no raw dict outlives the fetch
@@ -504,25 +505,31 @@ class JobRun:
             fetched[name] = Fetched(records, complete=not incremental, incremental=incremental)
             report.warnings.extend(skipped)
             report.warnings.extend(f"{name}: {w}" for w in self.connectors[name].fetch_warnings)
-            report.fetched[name] = len(result)
+            report.fetched[name] = len(records) + len(skipped)
         self._seen.clear()  # what a failed listing had read: not a memo
         self._paged.clear()
         return fetched
 
-    def _map(self, system: str, raws: list[dict[str, Any]]) -> tuple[list[Record], list[str]]:
+    def _map(self, system: str, raws: list[dict[str, Any]], streams: bool = False) -> tuple[list[Record], list[str]]:
         """The listing in canonical form (most of it mapped already, page by page during the fetch), and a
-        warning for each record it had to skip."""
+        warning for each record it had to skip. ``streams``: the pages' records come first, all of them (the
+        connector did not return them), then ``raws``."""
         records: list[Record] = []
         skipped: list[str] = []
         # the pages' records, in the order the listing holds them: taken by identity, without a second lookup
         paged = self._paged.pop(system, [])
+        listing: list[tuple[Record | None, dict[str, Any] | None]] = []
+        if streams:
+            listing.extend((record, None) for _, record in paged)
+            paged = []
         at = 0
-        for position, raw in enumerate(raws):
+        for raw in raws:
             if at < len(paged) and paged[at][0] is raw:
-                record = paged[at][1]
+                listing.append((paged[at][1], None))
                 at += 1
             else:
-                record = self._record(system, raw)
+                listing.append((self._record(system, raw), raw))
+        for position, (record, _) in enumerate(listing):
             if record is None:
                 where = ".".join(str(s) for s in self.mappers[system].spec.id_path)
                 skipped.append(f"{system}: record #{position + 1} of the listing has no {where} (mapping id): skipped")
@@ -531,12 +538,16 @@ class JobRun:
         return records, skipped
 
     def _record_page(self, system: str, raws: list[dict[str, Any]]) -> None:
-        """Maps a page as it arrives; keeps each raw record with its Record (None: no id), so that _map takes
-        them back by identity. By raw, not by Record.raw: a memo hit's Record holds last run's equal raw."""
+        """Maps a page as it arrives. Keeps each raw record with its Record (None: no id), so that _map takes
+        them back by identity (by raw, not by Record.raw: a memo hit's Record holds last run's equal raw); a
+        listing that streams returns none of them, so its raw records are not kept: they go with the page."""
         record = self._record
-        self._paged.setdefault(system, []).extend((raw, record(system, raw)) for raw in raws)
+        if self.connectors[system].streams:
+            self._paged.setdefault(system, []).extend((None, record(system, raw, keep=False)) for raw in raws)
+        else:
+            self._paged.setdefault(system, []).extend((raw, record(system, raw)) for raw in raws)
 
-    def _record(self, system: str, raw: dict[str, Any]) -> Record | None:
+    def _record(self, system: str, raw: dict[str, Any], keep: bool = True) -> Record | None:
         """One listed record in canonical form; None when it has no id.
 
         Mapping is a pure function of the raw record, so a record is mapped once per run however often it
@@ -571,7 +582,7 @@ class JobRun:
                 frozenset(inbound.unreadable) if inbound.unreadable else _NOTHING,
             )
         if seen is not None:
-            seen[remote_id] = (raw, record)
+            seen[remote_id] = (raw if keep else None, record)
         return record
 
     async def _apply(self, plan: Plan, actions: list[Action], checkpoint: Checkpoint) -> Outcomes:

@@ -43,6 +43,10 @@ class Connector(ABC):
     #: True where an update is a replace (Callsavvy contacts: create the new, delete the old); a replace an
     #: earlier run left half done is finished by the planner, never taken for a duplicate or a delete
     replaces: ClassVar[bool] = False
+    #: the pages handed to :attr:`on_page` are the listing, and ``fetch`` returns none of their records: a long
+    #: listing (Callyzer's: 100 leads every 2 s) then holds each raw record only until its page is mapped. Only
+    #: for a listing read once, front to back (one that may read pages again hands the runner a page twice)
+    streams: ClassVar[bool] = False
     #: writes sent between two checkpoints of a run (Callyzer: one full bulksave)
     write_chunk: int = 25
 
@@ -62,7 +66,8 @@ class Connector(ABC):
         self.down: str | None = None  # set once the provider stays unreachable: the rest of the writes wait
         self.fetch_warnings: list[str] = []  # records the last fetch skipped, with the reason (run report)
         #: told each page of records as it arrives, so the runner maps it while the next page waits for its
-        #: turn under the rate limit (the listing ``fetch`` returns stays the one source of truth)
+        #: turn under the rate limit. The listing ``fetch`` returns stays the one source of truth, except for
+        #: a connector that :attr:`streams`: its pages are its listing
         self.on_page: Callable[[list[dict[str, Any]]], None] | None = None
         interval, endpoint_interval = cfg.intervals()
         self.http = PacedClient(
@@ -90,7 +95,8 @@ class Connector(ABC):
 
     @abstractmethod
     async def fetch(self) -> list[dict[str, Any]]:
-        """Every record, as the provider shapes it; raises a ProviderError if the listing is incomplete."""
+        """Every record, as the provider shapes it (those not handed to :attr:`on_page`, for a connector that
+        :attr:`streams`); raises a ProviderError if the listing is incomplete."""
 
     @abstractmethod
     async def write(self, actions: list[Action], mapper: Mapper) -> list[WriteResult]:
@@ -120,9 +126,12 @@ class Connector(ABC):
         return out
 
     def page_read(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Hands a page of listed records to :attr:`on_page` (paged listings call it); returns them."""
+        """Hands a page of listed records to :attr:`on_page` (paged listings call it); returns them, or none
+        once handed over by a connector that :attr:`streams`."""
         if self.on_page is not None and records:
             self.on_page(records)
+            if self.streams:
+                return []
         return records
 
     def expected_calls(self, actions: list[Action]) -> int:

@@ -1,0 +1,84 @@
+"""Callyzer's listing streams (Connector.streams): its pages are the listing, fetch returns none of their
+records, and the runner keeps each as a Record only, so no raw record outlives its page. Pinned against the
+simulator: every lead arrives once, in the listing's order, and nothing else changes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from syncd.config.load import load
+from syncd.runner import JobRun
+from syncd.state.store import Store
+from tests.e2e.harness import Harness
+
+LEADS = 230  # three pages of up to 100
+
+
+def seeded(h: Harness) -> JobRun:
+    h.seed("callyzer", [{"details": {"first_name": f"Stream{i:03d}", "last_name": "Page",
+                                     "contact_numbers": [f"91-98660{i:05d}"]}} for i in range(LEADS)])  # fmt: skip
+    loaded = load(h.configure())
+    return JobRun(loaded, "leads", Store(loaded.state_url))
+
+
+def test_callyzer_hands_its_pages_over_and_returns_none_of_them(harness: Harness) -> None:
+    job = seeded(harness)
+    connector = job.connectors["callyzer"]
+    assert connector.streams
+    listed_ids = [lead["id"] for lead in harness.leads("callyzer")]
+
+    async def fetch() -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], list[dict[str, Any]]]:
+        try:
+            whole = await connector.fetch()  # nobody listening: the listing, as any caller gets it
+            pages: list[list[dict[str, Any]]] = []
+            connector.on_page = pages.append
+            returned = await connector.fetch()
+            return whole, pages, returned
+        finally:
+            connector.on_page = None
+            await job.aclose()
+
+    whole, pages, returned = asyncio.run(fetch())
+    assert returned == []
+    assert [len(p) for p in pages] == [100, 100, 30]
+    assert [r["id"] for p in pages for r in p] == [r["id"] for r in whole]
+    assert sorted(r["id"] for r in whole) == sorted(listed_ids)
+    job.store.close()
+
+
+def test_a_run_lists_every_streamed_lead_once_in_order_and_keeps_no_raw_record(harness: Harness) -> None:
+    job = seeded(harness)
+    kept: list[int] = []  # raw records the runner held after each page: must stay 0
+    record_page = job._record_page
+
+    def watched(system: str, raws: list[dict[str, Any]]) -> None:
+        record_page(system, raws)
+        if system == "callyzer":
+            held = [raw for raw, _ in job._paged[system] if raw is not None]
+            held += [raw for raw, _ in job._seen[system].values() if raw is not None]
+            kept.append(len(held))
+
+    job._record_page = watched  # type: ignore[method-assign]
+
+    async def runs() -> tuple[Any, Any]:
+        try:
+            first = await job.run()
+            second = await job.run()
+            return first, second
+        finally:
+            await job.aclose()
+
+    first, second = asyncio.run(runs())
+    job.store.close()
+    assert first.exit_code == 0 and second.exit_code == 0, (first.errors, second.errors)
+    assert kept == [0, 0, 0, 0, 0, 0], kept  # three pages a run, two runs
+    assert first.fetched["callyzer"] == LEADS and second.fetched["callyzer"] == LEADS
+    assert first.plan is not None and second.plan is not None
+    creates = [a.desired["first_name"] for a in first.plan.actions if a.kind == "create" and a.system == "callsavvy"]
+    assert sorted(creates) == [f"Stream{i:03d}" for i in range(LEADS)]
+    assert second.plan.actions == []  # the streamed listing, read again, is quiet
+    # the next run's memo: every lead, in the listing's order
+    assert list(job._known["callyzer"]) == [lead["id"] for lead in harness.leads("callyzer")]
+    names = sorted(x["name"] for x in harness.leads("callsavvy"))
+    assert names == sorted(f"Stream{i:03d} Page" for i in range(LEADS))
