@@ -518,18 +518,18 @@ class JobRun:
         skipped: list[str] = []
         # the pages' records, in the order the listing holds them: taken by identity, without a second lookup
         paged = self._paged.pop(system, [])
-        listing: list[tuple[Record | None, dict[str, Any] | None]] = []
+        listing: list[Record | None] = []
         if streams:
-            listing.extend((record, None) for _, record in paged)
+            listing.extend(record for _, record in paged)
             paged = []
         at = 0
         for raw in raws:
             if at < len(paged) and paged[at][0] is raw:
-                listing.append((paged[at][1], None))
+                listing.append(paged[at][1])
                 at += 1
             else:
-                listing.append((self._record(system, raw), raw))
-        for position, (record, _) in enumerate(listing):
+                listing.append(self._record(system, raw))
+        for position, record in enumerate(listing):
             if record is None:
                 where = ".".join(str(s) for s in self.mappers[system].spec.id_path)
                 skipped.append(f"{system}: record #{position + 1} of the listing has no {where} (mapping id): skipped")
