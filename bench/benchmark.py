@@ -734,34 +734,29 @@ async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]
         job = JobRun(loaded, "leads", store)
         rng = random.Random(args.seed)
 
-        async def unedited(name: str) -> dict[str, Any]:
-            """A run with nothing edited since the last one: no writes expected."""
-            expected: dict[str, Counter[str]] = {s: Counter() for s in WRITABLE}
+        async def phase(name: str, expected: dict[str, Counter[str]]) -> None:
+            """One run, measured against the minimum calls for the writes ``expected`` (the CallPage cursor as
+            the runs so far left it: none before the first)."""
             window = bench.window_calls(folks, store.get_cursor("leads", "callpage"))
             res = await run_phase(
                 bench, job, name, minimum_calls(bench.held(), window, expected), expected, records, args
             )
-            return print_phase(n, res, args)
+            out.append(print_phase(n, res, args))
+
+        def unedited() -> dict[str, Counter[str]]:
+            return {s: Counter() for s in WRITABLE}
 
         try:
-            # initial
-            expected = expected_writes_initial(folks)
-            held = bench.held()
-            minimum = minimum_calls(held, bench.window_calls(folks, None), expected)
-            res = await run_phase(bench, job, "initial", minimum, expected, records, args)
-            out.append(print_phase(n, res, args))
+            await phase("initial", expected_writes_initial(folks))
             for p in folks:
                 p.systems |= set(WRITABLE)
             # settle: the daemon's next run, nothing edited; it reads back every record the initial run wrote
-            out.append(await unedited("settle (nothing edited since the initial run)"))
+            await phase("settle (nothing edited since the initial run)", unedited())
             # steady: 1% edited on random systems
             expected, made = bench.edit(folks, args.changed, rng)
             print(f"\n(edited {sum(made.values())} people through the admin API: {dict(made)})")
-            held = bench.held()
-            minimum = minimum_calls(held, bench.window_calls(folks, store.get_cursor("leads", "callpage")), expected)
-            res = await run_phase(bench, job, f"steady ({args.changed:.0%} changed)", minimum, expected, records, args)
-            out.append(print_phase(n, res, args))
-            out.append(await unedited("quiet"))
+            await phase(f"steady ({args.changed:.0%} changed)", expected)
+            await phase("quiet", unedited())
         finally:
             await job.aclose()
             store.close()

@@ -497,7 +497,7 @@ class JobRun:
                 fetched[name] = Fetched([], complete=False)
                 continue
             incremental = self.connectors[name].incremental
-            records, skipped = self._map(name, result, self.connectors[name].streams)
+            records, skipped = self._map(name, result)
             seen = self._seen.pop(name, {})
             # this listing is the memo of the next run (a failed listing keeps the last one); the Records
             # only, so that no raw dict outlives the fetch
@@ -510,16 +510,16 @@ class JobRun:
         self._paged.clear()
         return fetched
 
-    def _map(self, system: str, raws: list[dict[str, Any]], streams: bool = False) -> tuple[list[Record], list[str]]:
+    def _map(self, system: str, raws: list[dict[str, Any]]) -> tuple[list[Record], list[str]]:
         """The listing in canonical form (most of it mapped already, page by page during the fetch), and a
-        warning for each record it had to skip. ``streams``: the pages' records come first, all of them (the
-        connector did not return them), then ``raws``."""
+        warning for each record it had to skip. A listing that streams: the pages' records come first, all of
+        them (the connector did not return them), then ``raws``."""
         records: list[Record] = []
         skipped: list[str] = []
         # the pages' records, in the order the listing holds them: taken by identity, without a second lookup
         paged = self._paged.pop(system, [])
         listing: list[Record | None] = []
-        if streams:
+        if self.connectors[system].streams:
             listing.extend(record for _, record in paged)
             paged = []
         at = 0
@@ -541,11 +541,8 @@ class JobRun:
         """Maps a page as it arrives. Keeps each raw record with its Record (None: no id), so that _map takes
         them back by identity (by raw, not by Record.raw: a memo hit's Record holds last run's equal raw); a
         listing that streams returns none of them, so its raw records are not kept: they go with the page."""
-        record = self._record
-        if self.connectors[system].streams:
-            self._paged.setdefault(system, []).extend((None, record(system, raw, keep=False)) for raw in raws)
-        else:
-            self._paged.setdefault(system, []).extend((raw, record(system, raw)) for raw in raws)
+        record, keep = self._record, not self.connectors[system].streams
+        self._paged.setdefault(system, []).extend((raw if keep else None, record(system, raw, keep)) for raw in raws)
 
     def _record(self, system: str, raw: dict[str, Any], keep: bool = True) -> Record | None:
         """One listed record in canonical form; None when it has no id.
