@@ -968,7 +968,7 @@ def local_entities(
             for system, values in per.items():
                 rid = f"{system[:2]}{i}"
                 if templates is None:
-                    rec = Record(system, rid, values, pack({"id": rid}))
+                    rec = Record(system, rid, values, pack({"id": rid}, system))
                 else:
                     mapper = job.mappers[system]
                     raw = mapper.to_provider(values, templates[system])

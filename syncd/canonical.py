@@ -93,16 +93,33 @@ def display_name(values: Mapping[str, Any]) -> str:
     return name or str(values.get("email") or values.get("phone") or "(no name)")
 
 
+#: lists of texts shared by share_texts: few distinct ones (tag sets) recur across many records; bounded,
+#: since a list cannot be referenced weakly, and emptied when full (a later record then shares a new copy)
+_LISTS: dict[tuple[str, ...], list[str]] = {}
+_LISTS_MAX = 4096
+
+
 def share_texts(values: Canon) -> None:
-    """Makes each text in ``values`` the one copy the interpreter keeps of it (``sys.intern``), in place.
+    """Makes each text in ``values`` the one copy the interpreter keeps of it (``sys.intern``), and each list
+    of texts one list equal records share, in place.
 
     A run holds every listed record at once, and each one parsed from JSON has its own copy of texts that
     recur across systems (a person's name, e-mail and phone on each system) and across people (statuses,
     companies, tags): sharing them takes about a sixth off a listing's memory (bench/README.md). An interned
-    text is freed with its last user."""
+    text is freed with its last user. Canonical values are read-only once listed: the planner never changes
+    its inputs (the reconcile property test checks it), so one list serves every record that holds it."""
     intern = sys.intern
     for key, value in values.items():
         if type(value) is str:
             values[key] = intern(value)
         elif type(value) is list:
-            values[key] = [intern(x) if type(x) is str else x for x in value]
+            if all(type(x) is str for x in value):  # exact: (1,) == (True,) would merge unequal lists
+                texts = tuple(map(intern, value))
+                shared = _LISTS.get(texts)
+                if shared is None:
+                    if len(_LISTS) >= _LISTS_MAX:
+                        _LISTS.clear()
+                    shared = _LISTS[texts] = list(texts)
+                values[key] = shared
+            else:
+                values[key] = [intern(x) if type(x) is str else x for x in value]

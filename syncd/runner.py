@@ -34,7 +34,9 @@ from syncd.engine.model import (
     Policies,
     Record,
     SystemRole,
-    pack,
+    flat,
+    squeeze,
+    unsqueeze,
 )
 from syncd.engine.plan import plan as make_plan
 from syncd.mapping.apply import Mapper
@@ -549,9 +551,9 @@ class JobRun:
 
         Mapping is a pure function of the raw record, so a record is mapped once per run however often it
         is asked for (as its page arrives, then as the listing is put together), and a daemon's next run
-        reuses the Record of a raw record it listed unchanged last time (one comparison of packed bytes instead
-        of the mapping, libphonenumber included); the memo holds one listing per system, replaced by each
-        run's, never a history."""
+        reuses the Record of a raw record it listed unchanged last time: its flat bytes compared with the
+        memo's, decompressed (about a microsecond), instead of the mapping, libphonenumber included. The memo
+        holds one listing per system, replaced by each run's, never a history."""
         mapper = self.mappers[system]
         remote_id = mapper.remote_id(raw)
         if remote_id is None:
@@ -560,10 +562,10 @@ class JobRun:
         now = seen.get(remote_id) if seen is not None else None
         if now is not None and now[0] is raw:
             return now[1]
-        packed = pack(raw)
+        plain = flat(raw)
         known = self._known.get(system)
         hit = known.get(remote_id) if known is not None else None
-        if hit is not None and hit.packed == packed:
+        if hit is not None and unsqueeze(hit.packed, system) == plain:
             record = hit
         else:
             inbound = mapper.to_canonical(raw)
@@ -572,7 +574,7 @@ class JobRun:
                 system,
                 remote_id,
                 inbound.values,
-                packed,
+                squeeze(plain, system),
                 mapper.modified(raw),
                 tuple(inbound.problems),
                 mapper.entity_hint(raw),

@@ -66,7 +66,7 @@ def roles(*names: str, **kw: Any) -> dict[str, SystemRole]:
 
 
 def rec(system: str, remote_id: str, modified: datetime | None = None, **values: Any) -> Record:
-    return Record(system, remote_id, canonical.clean(values), pack({"id": remote_id}), modified)
+    return Record(system, remote_id, canonical.clean(values), pack({"id": remote_id}, system), modified)
 
 
 def ids() -> Any:
@@ -125,7 +125,7 @@ class World:
 
     def records(self, system: str) -> list[Record]:
         return [
-            Record(system, rid, dict(v), pack({"id": rid}), self.modified.get((system, rid)))
+            Record(system, rid, dict(v), pack({"id": rid}, system), self.modified.get((system, rid)))
             for rid, v in sorted(self.data[system].items())
         ]
 
@@ -149,7 +149,7 @@ class World:
                 created[id(action)] = rid
             else:
                 assert action.remote_id is not None
-                current = Record(action.system, action.remote_id, store[action.remote_id], pack({}))
+                current = Record(action.system, action.remote_id, store[action.remote_id], pack({}, action.system))
                 desired = action.desired
                 if action.kind == "merge":
                     desired = existing_lead.merge(current.values, desired, self.policies.existing_lead, r.writes)

@@ -61,8 +61,8 @@ def test_first_sync_links_phone_in_different_formats_instead_of_duplicating() ->
     cs = Mapper(load(MAPPINGS / "callsavvy-leads.toml"), "IN", "Asia/Kolkata")
     cz_raw = {"id": "c1", "details": {"first_name": "Ann", "contact_numbers": ["91-9988776655"]}}
     cs_raw = {"lead_id": "s1", "name": "Ann Rao", "phone": "+91 99887 76655"}
-    cz_rec = Record("cz", "c1", cz.to_canonical(cz_raw).values, pack(cz_raw))
-    cs_rec = Record("cs", "s1", cs.to_canonical(cs_raw).values, pack(cs_raw))
+    cz_rec = Record("cz", "c1", cz.to_canonical(cz_raw).values, pack(cz_raw, "cz"))
+    cs_rec = Record("cs", "s1", cs.to_canonical(cs_raw).values, pack(cs_raw, "cs"))
     assert cz_rec.values["phone"] == cs_rec.values["phone"] == P1
     p = run(roles("cz", "cs"), policies("cz", "cs"), {}, ("cz", [cz_rec]), ("cs", [cs_rec]))
     assert p.actions == []  # existing_lead ignore: nothing to write, and above all no create

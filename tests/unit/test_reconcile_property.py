@@ -105,15 +105,19 @@ class Reconcile(RuleBasedStateMachine):
 
     def _plan(self, failed: str | None = None) -> Plan:
         fetched = {
-            s: Fetched([Record(s, rid, dict(v), pack({"id": rid})) for rid, v in sorted(self.data[s].items())])
+            s: Fetched([Record(s, rid, dict(v), pack({"id": rid}, s)) for rid, v in sorted(self.data[s].items())])
             if s != failed
             else Fetched([], complete=False)
             for s in SYSTEMS
         }
-        state = self._entities_now()
+        # as a run loads it: a link listed unchanged shares its record's values dict (Store.load_entities)
+        state = self.store.load_entities(JOB, {s: {r.remote_id: r for r in f.records} for s, f in fetched.items()})
+        inputs = _inputs(state, fetched)
         start = next(self._entities)
         fast = plan(JOB, ROLES, POLICIES, state, fetched, _ids(start))
         full = plan(JOB, ROLES, POLICIES, copy.deepcopy(state), fetched, _ids(start), fast=False)
+        # shared values (a link's and its record's dict, texts and lists shared across records) rely on this
+        assert _inputs(state, fetched) == inputs, "the planner changed its inputs"
         self._entities = itertools.count(start + len(full.new_entities) + 1)
         _check_fast_path(fast, full, state)
         return fast
@@ -212,7 +216,7 @@ class Reconcile(RuleBasedStateMachine):
             else:
                 assert action.kind in ("update", "merge"), action.kind
                 assert action.remote_id in store
-                current = Record(action.system, action.remote_id, store[action.remote_id], pack({}))
+                current = Record(action.system, action.remote_id, store[action.remote_id], pack({}, action.system))
                 self._set(action.system, action.remote_id, _project(current, action.desired))
                 outcomes[id(action)] = (True, action.remote_id, None)
         run_id = self.store.begin_run(JOB, False)
@@ -300,6 +304,12 @@ class TestReconcileSlow(_SlowReconcile.TestCase):  # type: ignore[misc,valid-typ
 def _ids(start: int) -> Any:
     counter = itertools.count(start)
     return lambda: f"e{next(counter)}"
+
+
+def _inputs(state: dict[str, EntityState], fetched: dict[str, Fetched]) -> Any:
+    """A deep copy of everything the planner reads, to compare before and after."""
+    links = {eid: {s: (k.remote_id, k.synced, k.gone) for s, k in ent.links.items()} for eid, ent in state.items()}
+    return copy.deepcopy((links, {s: [(r.remote_id, r.values) for r in f.records] for s, f in fetched.items()}))
 
 
 def _check_fast_path(fast: Plan, full: Plan, state: dict[str, EntityState]) -> None:
