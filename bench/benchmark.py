@@ -492,11 +492,14 @@ class Bench:
         return out
 
     def edit(
-        self, folks: list[Person], share: float, rng: random.Random
-    ) -> tuple[dict[str, Counter[str]], Counter[str]]:
+        self, folks: list[Person], share: float, rng: random.Random, mappers: dict[str, Any]
+    ) -> tuple[dict[str, Counter[str]], Counter[str], list[Edit]]:
         """Edits ``share`` of the people, each on one random system, as a person in that system's UI would.
-        Returns the writes the next sync must make (per target system) and the edits made (per system)."""
+        Returns the writes the next sync must make (per target system: none where the target, read through the
+        job's mapping, holds the new value already), the edits made (per system) and each edit, for
+        :meth:`check_edits`."""
         index = self.index_by_phone()
+        edits: list[Edit] = []
         chosen = rng.sample(folks, max(1, round(len(folks) * share)))
         writes: dict[str, Counter[str]] = {s: Counter() for s in WRITABLE}
         made: Counter[str] = Counter()
@@ -524,9 +527,37 @@ class Bench:
                 r = c.patch(f"/_sim/records/{record_id}", json=patch)
                 r.raise_for_status()
             made[system] += 1
+            edits.append(Edit(system, p.national, what, reaches, {t: index[t][p.national][1] for t in reaches}))
+            new = {"company": p.company, "last_name": p.last, "email": p.email, "status": p.status}[what]
             for target in reaches:
-                writes[target]["update"] += 1
-        return writes, made
+                if mappers[target].to_canonical(index[target][p.national][1]).values.get(what) != new:
+                    writes[target]["update"] += 1
+        return writes, made, edits
+
+    def check_edits(self, mappers: dict[str, Any], edits: list[Edit]) -> None:
+        """After the run that carried the edits: does every system an edit reaches now hold the edited value
+        (read through the job's mappings), and did it hold it already before (then no write was due)?"""
+        after = self.index_by_phone()
+
+        def value(system: str, raw: dict[str, Any], field: str) -> Any:
+            return mappers[system].to_canonical(raw).values.get(field)
+
+        wrong: list[str] = []
+        held_already = 0
+        for e in edits:
+            edited = value(e.system, after[e.system][e.national][1], e.field)
+            for target in e.reaches:
+                now = value(target, after[target][e.national][1], e.field)
+                before = value(target, e.before[target], e.field)
+                held_already += before == edited
+                if now != edited:
+                    wrong.append(f"{e.field} edited on {e.system} to {edited!r}: {target} holds {now!r} "
+                                 f"(before the run: {before!r})")  # fmt: skip
+        reached = sum(len(e.reaches) for e in edits)
+        print(f"  edits carried: {reached - len(wrong):,} of {reached:,} (edit × system it reaches) hold the edited "
+              f"value; {held_already} held it already before the run (no write due)")  # fmt: skip
+        for line in wrong[:20]:
+            print(f"  ! {line}")
 
     def window_calls(self, folks: list[Person], cursor: str | None) -> int:
         """CallPage calls inside the next run's window: all of them on the first run, else those at or after
@@ -536,6 +567,15 @@ class Bench:
             return len(calls)
         start = int(float(cursor)) - CALLPAGE_OVERLAP
         return sum(1 for ts in calls if ts >= start)
+
+
+@dataclass
+class Edit:
+    system: str
+    national: str
+    field: str
+    reaches: tuple[str, ...]
+    before: dict[str, dict[str, Any]]  # each system it reaches: the record as listed before the edit
 
 
 @dataclass
@@ -753,9 +793,10 @@ async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]
             # settle: the daemon's next run, nothing edited; it reads back every record the initial run wrote
             await phase("settle (nothing edited since the initial run)", unedited())
             # steady: 1% edited on random systems
-            expected, made = bench.edit(folks, args.changed, rng)
+            expected, made, edits = bench.edit(folks, args.changed, rng, job.mappers)
             print(f"\n(edited {sum(made.values())} people through the admin API: {dict(made)})")
             await phase(f"steady ({args.changed:.0%} changed)", expected)
+            bench.check_edits(job.mappers, edits)
             await phase("quiet", unedited())
         finally:
             await job.aclose()

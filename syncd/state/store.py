@@ -190,19 +190,27 @@ class Store:
         only: set[str] | None = None,
         final: bool = True,
         skip: set[int] | None = None,
+        link_updates: Iterable[LinkUpdate] | None = None,
+        actions: Iterable[Action] | None = None,
     ) -> list[str]:
         """Applies a run's results in one transaction. ``outcomes``: id(action) → (ok, remote id, error).
 
         ``only``: record just these entities (a checkpoint during a long run: their writes are all done);
         ``final``: also settle what belongs to the whole run (failures, dropped entities, the journal rows
-        of earlier runs); ``skip``: id() of link updates known to leave their link as stored. Returns
-        problems found while recording (e.g. a provider merged two people)."""
+        of earlier runs); ``skip``: id() of link updates known to leave their link as stored. ``link_updates``
+        and ``actions``: the plan's link updates and actions of the ``only`` entities, in the plan's order, when
+        the caller has them at hand (a checkpoint: otherwise each of a long run's saves would pass over the
+        whole plan). Returns problems found while recording (e.g. a provider merged two people)."""
         job = plan.job
         problems: list[str] = []
         updates_by_entity: dict[str, list[LinkUpdate]] = defaultdict(list)
         skip = skip or set()
-        for upd in plan.links:
-            if (only is None or upd.entity_id in only) and id(upd) not in skip:
+        if link_updates is None:
+            link_updates = (upd for upd in plan.links if only is None or upd.entity_id in only)
+        if actions is None:
+            actions = [a for a in plan.actions if only is None or a.entity_id in only]
+        for upd in link_updates:
+            if id(upd) not in skip:
                 updates_by_entity[upd.entity_id].append(upd)
         with Session(self.engine) as session:
             links, by_remote, entities = self._load_for(session, job, updates_by_entity, outcomes)
@@ -276,11 +284,12 @@ class Store:
                 conn.execute(insert(Link), added)
             if history:
                 conn.execute(insert(Change), history)
-            mine = {id(a) for a in plan.actions if only is None or a.entity_id in only}
             by_state: dict[str, list[int]] = defaultdict(list)
             created: list[dict[str, Any]] = []
-            for key, journal_id in journal_ids.items():
-                if key not in mine:
+            for action in actions:
+                key = id(action)
+                journal_id = journal_ids.get(key)
+                if journal_id is None:
                     continue
                 ok, remote_id, _ = outcomes.get(key, (False, None, None))
                 by_state["done" if ok else "pending" if key in (uncertain or set()) else "failed"].append(journal_id)
