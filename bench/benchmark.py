@@ -527,10 +527,11 @@ class Bench:
                 r = c.patch(f"/_sim/records/{record_id}", json=patch)
                 r.raise_for_status()
             made[system] += 1
-            edits.append(Edit(system, p.national, what, reaches, {t: index[t][p.national][1] for t in reaches}))
+            before = {t: field_of(mappers, t, index[t][p.national][1], what) for t in reaches}
+            edits.append(Edit(system, p.national, what, reaches, before))
             new = {"company": p.company, "last_name": p.last, "email": p.email, "status": p.status}[what]
             for target in reaches:
-                if mappers[target].to_canonical(index[target][p.national][1]).values.get(what) != new:
+                if before[target] != new:
                     writes[target]["update"] += 1
         return writes, made, edits
 
@@ -538,17 +539,13 @@ class Bench:
         """After the run that carried the edits: does every system an edit reaches now hold the edited value
         (read through the job's mappings), and did it hold it already before (then no write was due)?"""
         after = self.index_by_phone()
-
-        def value(system: str, raw: dict[str, Any], field: str) -> Any:
-            return mappers[system].to_canonical(raw).values.get(field)
-
         wrong: list[str] = []
         held_already = 0
         for e in edits:
-            edited = value(e.system, after[e.system][e.national][1], e.field)
+            edited = field_of(mappers, e.system, after[e.system][e.national][1], e.field)
             for target in e.reaches:
-                now = value(target, after[target][e.national][1], e.field)
-                before = value(target, e.before[target], e.field)
+                now = field_of(mappers, target, after[target][e.national][1], e.field)
+                before = e.before[target]
                 held_already += before == edited
                 if now != edited:
                     wrong.append(f"{e.field} edited on {e.system} to {edited!r}: {target} holds {now!r} "
@@ -569,13 +566,18 @@ class Bench:
         return sum(1 for ts in calls if ts >= start)
 
 
+def field_of(mappers: dict[str, Any], system: str, raw: dict[str, Any], field: str) -> Any:
+    """One canonical field of a record as the simulator holds it, read through the job's mapping."""
+    return mappers[system].to_canonical(raw).values.get(field)
+
+
 @dataclass
 class Edit:
     system: str
     national: str
     field: str
     reaches: tuple[str, ...]
-    before: dict[str, dict[str, Any]]  # each system it reaches: the record as listed before the edit
+    before: dict[str, Any]  # each system it reaches: the field's value there before the edit (canonical)
 
 
 @dataclass

@@ -22,6 +22,7 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # a zstd frame's first bytes; a marshalled di
 _SHAPE_MIN = 64  # a system's first record at least this long (flat) becomes its dictionary; shorter ones stay flat
 _shapes: dict[str, zstandard.ZstdCompressionDict] = {}
 _codecs = threading.local()  # zstd (de)compressors are not safe to share between threads
+_Codec = tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]
 
 
 def flat(raw: dict[str, Any]) -> bytes:
@@ -34,16 +35,21 @@ def flat(raw: dict[str, Any]) -> bytes:
         return pickle.dumps(raw, pickle.HIGHEST_PROTOCOL)
 
 
-def _codec(system: str) -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor] | None:
-    codecs: dict[str, tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]] | None
-    codecs = getattr(_codecs, "by_system", None)
+def _codec(system: str, sample: bytes | None = None) -> _Codec | None:
+    """This thread's compressor and decompressor for ``system``. ``sample``: the flat record that becomes the
+    system's dictionary if it has none yet (None: no codec without one)."""
+    codecs: dict[str, _Codec] | None = getattr(_codecs, "by_system", None)
     if codecs is None:
         codecs = _codecs.by_system = {}
     codec = codecs.get(system)
     if codec is None:
         shape = _shapes.get(system)
         if shape is None:
-            return None
+            if sample is None:
+                return None
+            shape = _shapes.setdefault(
+                system, zstandard.ZstdCompressionDict(sample, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+            )
         codec = codecs[system] = (
             zstandard.ZstdCompressor(dict_data=shape, write_checksum=False, write_dict_id=False),
             zstandard.ZstdDecompressor(dict_data=shape),
@@ -64,11 +70,8 @@ def squeeze(plain: bytes, system: str) -> bytes:
     """:func:`flat` bytes compressed as :func:`pack` says, or as they are where that is not shorter."""
     if len(plain) < _SHAPE_MIN:
         return plain
-    codec = _codec(system)
-    if codec is None:
-        _shapes.setdefault(system, zstandard.ZstdCompressionDict(plain, dict_type=zstandard.DICT_TYPE_RAWCONTENT))
-        codec = _codec(system)
-        assert codec is not None
+    codec = _codec(system, plain)
+    assert codec is not None  # given a sample, there is always one
     small = codec[0].compress(plain)
     if len(small) >= len(plain):
         return plain
