@@ -37,10 +37,13 @@ from syncd.engine.model import (
     SystemRole,
     flat,
     squeeze,
+    unpack,
     unsqueeze,
 )
 from syncd.engine.plan import plan as make_plan
+from syncd.engine.plan import quiet_scope
 from syncd.mapping.apply import Mapper
+from syncd.state.aside import Placeholder, SetAside
 from syncd.state.models import Journal
 from syncd.state.store import Store
 
@@ -174,6 +177,29 @@ def _expected_of(pending: list[Journal], kinds: tuple[str, ...]) -> dict[tuple[s
     }
 
 
+@dataclass
+class Listing:
+    """One system's listing as fetched: its records, with a placeholder for each one set aside."""
+
+    items: list[Record | Placeholder]
+    complete: bool
+    incremental: bool
+
+
+@dataclass
+class LoadedState:
+    """What a run reads from the state once the listings are in (JobRun._load_state)."""
+
+    fetched: dict[str, Fetched]
+    entities: dict[str, EntityState]
+    pending: list[Journal]
+    replacing: dict[tuple[str, str], str]
+    resolutions: dict[tuple[str, str], str]
+    skipped: set[tuple[str, str, str]]
+    set_aside: int = 0
+    linked: dict[str, int] | None = None
+
+
 def _unchanged(plan: Plan, entities: dict[str, EntityState]) -> set[int]:
     """The link updates that leave a link exactly as the state holds it: recording skips them, so a quiet
     run of N people neither reads nor rewrites N rows."""
@@ -207,6 +233,7 @@ class RunReport:
     failed: list[dict[str, Any]] = field(default_factory=list)
     api: dict[str, dict[str, Any]] = field(default_factory=dict)
     fetched: dict[str, int] = field(default_factory=dict)
+    loaded: int = 0  # people read from the state for the planner (the unchanged rest were set aside unread)
     seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
@@ -219,6 +246,7 @@ class RunReport:
             "exit_code": self.exit_code,
             "fetched": self.fetched,
             "planned": counts,
+            "people": {"unchanged": self.plan.quiet if self.plan else 0, "planned_in_memory": self.loaded},
             "failed": self.failed,
             "errors": self.errors,
             "warnings": self.warnings,
@@ -317,7 +345,12 @@ class JobRun:
         self._known: dict[str, dict[str, Record]] = {}
         # (raw None: handed over by a listing that streams, not kept)
         self._seen: dict[str, dict[str, tuple[dict[str, Any] | None, Record]]] = {}
-        self._paged: dict[str, list[tuple[dict[str, Any] | None, Record | None]]] = {}  # this fetch's pages, mapped
+        # this fetch's pages, mapped (a placeholder for a record set aside)
+        self._paged: dict[str, list[tuple[dict[str, Any] | None, Record | Placeholder | None]]] = {}
+        #: set listed records of quiet people aside on disk as their pages come (off: every person planned in
+        #: memory, as the differential test compares)
+        self.set_aside = True
+        self._aside: SetAside | None = None
         self.progress: Progress | None = None  # set by the CLI on a terminal
         self.mappers: dict[str, Mapper] = {}
         self.connectors: dict[str, Connector] = {}
@@ -383,6 +416,9 @@ class JobRun:
             report.errors.append(str(exc))
             bound.error("credentials refused; job stopped", error=str(exc))
         finally:
+            if self._aside is not None:  # a run that ended before planning
+                self._aside.close()
+                self._aside = None
             report.api = {name: c.http.stats.as_json() for name, c in self.connectors.items()}
             for connector in self.connectors.values():
                 connector.http.stats.__init__()  # type: ignore[misc]
@@ -396,18 +432,16 @@ class JobRun:
         return report
 
     async def _run(self, report: RunReport, bound: Any, dry_run: bool, allow_mass_delete: bool) -> None:
-        fetched = await self._fetch(report, bound)
-        # the state is read once the listings are in, so that a link listed unchanged shares its record's values
-        # instead of holding an equal copy (half the memory of a quiet run); in a worker thread, as it takes a
-        # second per 100k links or so, beside a fetch paced at one page per second or two
-        entities, pending, resolutions, skipped = await asyncio.to_thread(self._load_state, fetched)
+        listings = await self._fetch(report, bound)
+        # the state is read once the listings are in: only the people the planner must see (the rest were set
+        # aside as their pages came, syncd.state.aside), and a link listed unchanged shares its record's values
+        # instead of holding an equal copy; in a worker thread, as it streams every link once, beside a fetch
+        # paced at one page per second or two
+        state = await asyncio.to_thread(self._load_state, listings)
+        fetched, entities, pending, replacing = state.fetched, state.entities, state.pending, state.replacing
+        report.loaded = len(entities)
         # an earlier run's writes that may have landed unrecorded: what they leave on a record is an echo
         echoes = _expected_of(pending, ("update", "merge", "fallback"))
-        replacing = {  # the latest unfinished replace of each record (a later one starts only once the old is gone)
-            (j.entity_id, j.system): j.remote_id or ""
-            for j in sorted(pending, key=lambda j: j.id or 0)
-            if j.action == "update" and j.system in self.connectors and self.connectors[j.system].replaces
-        }
         # what an earlier run's creates sent and never recorded: a record holding it is ours, not a source
         created = _expected_of(pending, ("create",))
         plan = make_plan(
@@ -418,9 +452,11 @@ class JobRun:
             fetched,
             lambda: uuid.uuid4().hex,
             replacing=replacing,
-            resolutions=resolutions,
+            resolutions=state.resolutions,
             echoes=echoes,
             created=created,
+            set_aside=state.set_aside,
+            linked=state.linked,
         )
         for system, result in fetched.items():
             for rec in result.records:
@@ -441,6 +477,7 @@ class JobRun:
         if dry_run:
             self._grade(report, plan, {})
             return
+        skipped = state.skipped
         sendable = [
             a for a in plan.actions if not a.problems and (a.system, a.entity_id, a.kind) not in skipped
         ]  # fmt: skip
@@ -476,36 +513,81 @@ class JobRun:
                     self.store.set_cursor(self.job_name, name, cursor)
         self._grade(report, plan, outcomes)
 
-    def _load_state(
-        self, fetched: dict[str, Fetched]
-    ) -> tuple[dict[str, EntityState], list[Journal], dict[tuple[str, str], str], set[tuple[str, str, str]]]:
-        """What the planner needs from the state: the links, earlier runs' unfinished writes, the conflicts
-        people resolved, and the writes a person said to stop retrying (syncd failures --skip)."""
+    def _load_state(self, listings: dict[str, Listing]) -> LoadedState:
+        """What the planner needs from the state: the people it must see (all of them when nothing was set
+        aside) with their listed records, earlier runs' unfinished writes, the conflicts people resolved, and
+        the writes a person said to stop retrying (syncd failures --skip)."""
         job = self.job_name
+        pending = self.store.pending_journal(job)
+        replacing = {  # the latest unfinished replace of each record (a later one starts only once the old is gone)
+            (j.entity_id, j.system): j.remote_id or ""
+            for j in sorted(pending, key=lambda j: j.id or 0)
+            if j.action == "update" and j.system in self.connectors and self.connectors[j.system].replaces
+        }
+        scope = {
+            name: Fetched([], complete=lst.complete, incremental=lst.incremental) for name, lst in listings.items()
+        }
+        aside, self._aside = self._aside, None
+        decision = None
+        restored: dict[int, Record] = {}
+        try:
+            if aside is not None:
+                complete, must_live = quiet_scope(self.roles, self.policies, scope)
+                items = {name: lst.items for name, lst in listings.items()}
+                decision = aside.decide(items, complete, must_live, tuple(self.policies.match_on), replacing)
+                restored = aside.restore(decision.active, self._rebuild)
+        finally:
+            if aside is not None:
+                aside.close()
+        fetched: dict[str, Fetched] = {}
+        for name, lst in listings.items():
+            records: list[Record] = []
+            for item in lst.items:
+                if not isinstance(item, Record):
+                    found = restored.get(item)
+                    if found is None:
+                        continue  # a quiet person's: the planner is told how many, not who
+                    item = found
+                records.append(item)
+            fetched[name] = Fetched(records, complete=lst.complete, incremental=lst.incremental)
         listed = {name: {rec.remote_id: rec for rec in result.records} for name, result in fetched.items()}
-        return (
-            self.store.load_entities(job, listed),
-            self.store.pending_journal(job),
+        return LoadedState(
+            fetched,
+            self.store.load_entities(job, listed, only=decision.active if decision is not None else None),
+            pending,
+            replacing,
             self.store.resolutions(job),
             self.store.skipped(job),
+            decision.set_aside if decision is not None else 0,
+            decision.linked if decision is not None else None,
         )
 
-    async def _fetch(self, report: RunReport, bound: Any) -> dict[str, Fetched]:
+    def _rebuild(self, system: str, packed: bytes) -> Record | None:
+        """A set-aside record, mapped again from its raw bytes (as its page was: the same Record)."""
+        return self._record(system, unpack(packed, system), keep=False)
+
+    async def _fetch(self, report: RunReport, bound: Any) -> dict[str, Listing]:
         names = list(self.connectors)
+        self._aside = SetAside(self.store, self.job_name) if self.set_aside else None
         # each page is mapped as it arrives, while the next one waits for its turn under the rate limit, so
         # the last page leaves little local work before planning (_record_page keeps the pages' records, in order,
         # for _map to take back)
         for name in names:
             self.connectors[name].on_page = functools.partial(self._record_page, name)
+            self.connectors[name].on_restart = functools.partial(self._restart_listing, name)
             self._seen[name] = {}
         try:
-            results = await asyncio.gather(*(self.connectors[n].fetch() for n in names), return_exceptions=True)
+            results = await asyncio.gather(*(self._listing(n) for n in names), return_exceptions=True)
         finally:
             for name in names:
                 self.connectors[name].on_page = None
-        fetched: dict[str, Fetched] = {}
+                self.connectors[name].on_restart = None
+        listings: dict[str, Listing] = {}
         for name, result in zip(names, results, strict=True):
             if isinstance(result, AuthError):
+                if self._aside is not None:
+                    self._aside.close()
+                    self._aside = None
                 raise result
             if isinstance(result, BaseException):
                 if not isinstance(result, ProviderError):
@@ -514,41 +596,71 @@ class JobRun:
                 report.exit_code = EXIT_UNREACHABLE
                 report.status = "failed"
                 bound.error("fetch failed", system=name, error=str(result))
-                fetched[name] = Fetched([], complete=False)
+                if self._aside is not None:
+                    self._aside.drop(name)
+                listings[name] = Listing([], complete=False, incremental=False)
                 continue
             incremental = self.connectors[name].incremental
-            records, skipped = self._map(name, result)
-            seen = self._seen.pop(name, {})
+            items, skipped = result
+            seen = self._seen.pop(name, None)
             # this listing is the memo of the next run (a failed listing keeps the last one); the Records
-            # only, so that no raw dict outlives the fetch
-            self._known[name] = {rid: pair[1] for rid, pair in seen.items()} if len(seen) <= MEMO_LIMIT else {}
-            fetched[name] = Fetched(records, complete=not incremental, incremental=incremental)
+            # only, so that no raw dict outlives the fetch; none above MEMO_LIMIT (_record stopped keeping them)
+            self._known[name] = {rid: pair[1] for rid, pair in seen.items()} if seen is not None else {}
+            listings[name] = Listing(items, complete=not incremental, incremental=incremental)
             report.warnings.extend(skipped)
             report.warnings.extend(f"{name}: {w}" for w in self.connectors[name].fetch_warnings)
-            report.fetched[name] = len(records) + len(skipped)
+            report.fetched[name] = len(items) + len(skipped)
         self._seen.clear()  # what a failed listing had read: not a memo
         self._paged.clear()
-        return fetched
+        return listings
 
-    def _map(self, system: str, raws: list[dict[str, Any]]) -> tuple[list[Record], list[str]]:
-        """The listing in canonical form (most of it mapped already, page by page during the fetch), and a
-        warning for each record it had to skip. A listing that streams: the pages' records come first, all of
-        them (the connector did not return them), then ``raws``."""
-        records: list[Record] = []
+    def _restart_listing(self, system: str) -> None:
+        """A listing read again from its first page: what its pages handed over so far is forgotten."""
+        self._paged.pop(system, None)
+        if self._aside is not None:
+            self._aside.drop(system)
+        if system in self._seen:
+            self._seen[system] = {}
+
+    async def _listing(self, name: str) -> tuple[list[Record | Placeholder], list[str]]:
+        """One system's listing, mapped as soon as it is read: a listing that comes in one answer (Callsavvy's)
+        is released then, not held while the other systems' pages still come in."""
+        items, skipped = self._map(name, await self.connectors[name].fetch())
+        if self._aside is not None:
+            self._aside.settle(name, items)
+        return items, skipped
+
+    def _map(self, system: str, raws: list[dict[str, Any]]) -> tuple[list[Record | Placeholder], list[str]]:
+        """The listing in canonical form (most of it mapped already, page by page during the fetch, and set
+        aside where it may be), and a warning for each record it had to skip. A listing that streams: the
+        pages' records come first, all of them (the connector did not return them), then ``raws``."""
+        records: list[Record | Placeholder] = []
         skipped: list[str] = []
         # the pages' records, in the order the listing holds them: taken by identity, without a second lookup
         paged = self._paged.pop(system, [])
-        listing: list[Record | None] = []
+        listing: list[Record | Placeholder | None] = []
         if self.connectors[system].streams:
             listing.extend(record for _, record in paged)
             paged = []
+        fresh: list[Record | None] = []  # mapped here, not yet set aside (in chunks: never the whole listing at once)
+
+        def set_aside() -> None:
+            listing.extend(self._aside.page(system, fresh) if self._aside is not None else fresh)
+            fresh.clear()
+
         at = 0
         for raw in raws:
             if at < len(paged) and paged[at][0] is raw:
+                if fresh:
+                    set_aside()
                 listing.append(paged[at][1])
                 at += 1
             else:
-                listing.append(self._record(system, raw))
+                fresh.append(self._record(system, raw))
+                if len(fresh) >= 500:
+                    set_aside()
+        set_aside()
+        raws.clear()  # the connector's listing: mapped, and read by nobody else (a million leads is a gigabyte)
         for position, record in enumerate(listing):
             if record is None:
                 where = ".".join(str(s) for s in self.mappers[system].spec.id_path)
@@ -558,11 +670,14 @@ class JobRun:
         return records, skipped
 
     def _record_page(self, system: str, raws: list[dict[str, Any]]) -> None:
-        """Maps a page as it arrives. Keeps each raw record with its Record (None: no id), so that _map takes
-        them back by identity (by raw, not by Record.raw: a memo hit's Record holds last run's equal raw); a
-        listing that streams returns none of them, so its raw records are not kept: they go with the page."""
+        """Maps a page as it arrives, and sets aside the records that hold what their links last synced. Keeps
+        each raw record with its Record (a placeholder once set aside; None: no id), so that _map takes them back
+        by identity (by raw, not by Record.raw: a memo hit's Record holds last run's equal raw); a listing that
+        streams returns none of them, so its raw records are not kept: they go with the page."""
         record, keep = self._record, not self.connectors[system].streams
-        self._paged.setdefault(system, []).extend((raw if keep else None, record(system, raw, keep)) for raw in raws)
+        records = [record(system, raw, keep) for raw in raws]
+        items = self._aside.page(system, records) if self._aside is not None else records
+        self._paged.setdefault(system, []).extend(zip((r if keep else None for r in raws), items, strict=True))
 
     def _record(self, system: str, raw: dict[str, Any], keep: bool = True) -> Record | None:
         """One listed record in canonical form; None when it has no id.
@@ -600,6 +715,8 @@ class JobRun:
             )
         if seen is not None:
             seen[remote_id] = (raw if keep else None, record)
+            if len(seen) > MEMO_LIMIT:  # no memo of this listing: its records need not outlive their pages
+                del self._seen[system]
         return record
 
     async def _apply(self, plan: Plan, actions: list[Action], checkpoint: Checkpoint) -> Outcomes:

@@ -28,6 +28,8 @@ Assumptions where the doc is silent, all in this module and the sim's docstring 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import re
 from typing import Any, ClassVar
 
@@ -72,6 +74,11 @@ def _norm(value: Any) -> Any:
     return value
 
 
+def _digest(row: dict[str, Any]) -> bytes:
+    """A listed record's content, in 16 bytes: enough to tell a record read twice from two records under one id."""
+    return hashlib.blake2b(json.dumps(row, sort_keys=True).encode(), digest_size=16).digest()
+
+
 def _int_header(response: httpx.Response, name: str) -> int | None:
     raw = response.headers.get(name)
     if raw is None or not raw.strip().isdigit():
@@ -89,6 +96,8 @@ class _AppsApi(Connector):
     """What list entries and campaign contacts share: auth, paging, the write loop and the write model."""
 
     kind = "appsapi"
+    #: its pages are the listing (a listing that changed while paged is read again: restart_listing first)
+    streams = True
     #: the keys a client may write (sent by create and PATCH; the rest of a listed record is the server's)
     write_keys: ClassVar[tuple[str, ...]]
     #: where the listing shows the external_unique_id we sent
@@ -129,7 +138,9 @@ class _AppsApi(Connector):
         when ``Total`` changes between pages, or the records read do not add up to it, the listing is
         read once more, then given up as incomplete.
         """
-        for _ in range(_LISTING_ATTEMPTS):
+        for attempt in range(_LISTING_ATTEMPTS):
+            if attempt and emit:
+                self.restart_listing()
             rows, consistent = await self._pages(path, what, emit)
             if consistent:
                 return rows
@@ -143,7 +154,7 @@ class _AppsApi(Connector):
                 raise ProviderError(self.name, f"{what} does not exist (404: {_message(body, response)})")
 
         rows: list[dict[str, Any]] = []
-        seen: dict[Any, dict[str, Any]] = {}
+        seen: dict[Any, bytes] = {}  # id → digest of the record first read under it (not the record: it streams)
         totals: set[int] = set()
         read = 0
         page = 1
@@ -158,9 +169,10 @@ class _AppsApi(Connector):
             fresh = []
             for row in self.records_of(body, f"{what} page {page}", "id"):
                 key = row["id"]
-                if seen.get(key) == row:  # a record created meanwhile pushed this one a page on
+                digest = _digest(row)
+                if seen.get(key) == digest:  # a record created meanwhile pushed this one a page on
                     continue
-                seen.setdefault(key, row)  # one id with two contents: both go on, and the plan reports it
+                seen.setdefault(key, digest)  # one id with two contents: both go on, and the plan reports it
                 fresh.append(row)
             rows.extend(self.page_read(fresh) if emit else fresh)
             if not body:

@@ -44,8 +44,8 @@ class Connector(ABC):
     #: earlier run left half done is finished by the planner, never taken for a duplicate or a delete
     replaces: ClassVar[bool] = False
     #: the pages handed to :attr:`on_page` are the listing, and ``fetch`` returns none of their records: a long
-    #: listing (Callyzer's: 100 leads every 2 s) then holds each raw record only until its page is mapped. Only
-    #: for a listing read once, front to back (one that may read pages again hands the runner a page twice)
+    #: listing (Callyzer's: 100 leads every 2 s) then holds each raw record only until its page is mapped. A
+    #: listing that reads its pages again from the start calls :meth:`restart_listing` first
     streams: ClassVar[bool] = False
     #: writes sent between two checkpoints of a run (Callyzer: one full bulksave)
     write_chunk: int = 25
@@ -69,6 +69,8 @@ class Connector(ABC):
         #: turn under the rate limit. The listing ``fetch`` returns stays the one source of truth, except for
         #: a connector that :attr:`streams`: its pages are its listing
         self.on_page: Callable[[list[dict[str, Any]]], None] | None = None
+        #: told when a listing that :attr:`streams` starts again from its first page: forget the pages so far
+        self.on_restart: Callable[[], None] | None = None
         interval, endpoint_interval = cfg.intervals()
         self.http = PacedClient(
             name,
@@ -110,13 +112,16 @@ class Connector(ABC):
         """Provider rules beyond the mapping's (checked before sending)."""
         return []
 
-    def records_of(self, items: list[Any], where: str, id_key: str | None = None) -> list[dict[str, Any]]:
+    def records_of(
+        self, items: list[Any], where: str, id_key: str | None = None, first: int = 1
+    ) -> list[dict[str, Any]]:
         """The records of a listing page. An item that is no object (a string, a number, null), or that
         lacks the provider's id under ``id_key`` (missing, blank, or an object, a list, a boolean), cannot
         be linked, updated or deleted: it is skipped and reported in :attr:`fetch_warnings`, so one bad
-        item never costs the whole listing and never vanishes without a word."""
+        item never costs the whole listing and never vanishes without a word. ``first``: the position of the
+        page's first item in the listing (as the warnings number it)."""
         out: list[dict[str, Any]] = []
-        for position, item in enumerate(items, start=1):
+        for position, item in enumerate(items, start=first):
             if not isinstance(item, dict):
                 self.fetch_warnings.append(f"{where}: item {position} is not a record ({_shown(item)}); skipped")
             elif id_key is not None and not usable_id(item.get(id_key)):
@@ -133,6 +138,11 @@ class Connector(ABC):
             if self.streams:
                 return []
         return records
+
+    def restart_listing(self) -> None:
+        """The listing is read again from its first page: the pages handed over so far do not count."""
+        if self.on_restart is not None:
+            self.on_restart()
 
     def expected_calls(self, actions: list[Action]) -> int:
         """Write calls these actions take (the progress bar's total and ETA)."""

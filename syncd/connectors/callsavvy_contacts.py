@@ -39,10 +39,7 @@ class CallsavvyContacts(CallsavvyConnector):
 
     async def fetch(self) -> list[dict[str, Any]]:
         group = await self.group_id()
-        data = await self.call("getContacts", {"group_id": group} if group else {})
-        if not isinstance(data, list):
-            raise ProviderError(self.name, "getContacts: data is not a list of contacts")
-        return self.records_of(data, "getContacts", "contact_id")
+        return await self.listing("getContacts", {"group_id": group} if group else {}, "contact_id")
 
     def simulate(self, current: dict[str, Any] | None, payload: dict[str, Any]) -> dict[str, Any]:
         # a replace is a new contact holding exactly what was sent

@@ -22,10 +22,7 @@ _WRITE_KEYS = (
 
 class CallsavvyLeads(CallsavvyConnector):
     async def fetch(self) -> list[dict[str, Any]]:
-        data = await self.call("getLeads", {})
-        if not isinstance(data, list):
-            raise ProviderError(self.name, "getLeads: data is not a list of leads")
-        return self.records_of(data, "getLeads", "lead_id")
+        return await self.listing("getLeads", {}, "lead_id")
 
     def simulate(self, current: dict[str, Any] | None, payload: dict[str, Any]) -> dict[str, Any]:
         # updateLead replaces the whole lead; getLeads then shows the priority under "priorty"

@@ -119,8 +119,11 @@ class PacedClient:
         params: dict[str, Any] | None = None,
         idempotent: bool = True,
         check: Callable[[httpx.Response, Any], None] | None = None,
+        object_hook: Callable[[dict[str, Any]], Any] | None = None,
     ) -> tuple[httpx.Response, Any]:
         """Sends one call (retrying as allowed) and returns the response with its parsed JSON body.
+        ``object_hook``: given each JSON object as it is parsed, innermost first (``json.loads``); what it
+        returns stands in the body instead (a large listing kept compact while the rest of it is parsed).
 
         ``idempotent=False`` (a create with no natural key): only retried when the request surely did
         not land (429, connection refused); an ambiguous failure is reported, and the next run's full
@@ -156,7 +159,7 @@ class PacedClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._once(method, endpoint, json_body, params, check)
+                    return await self._once(method, endpoint, json_body, params, check, object_hook)
         except Retryable as exc:
             raise Unreachable(self.system, f"{endpoint}: {exc.message} (gave up after retries)") from None
         raise AssertionError("unreachable")  # pragma: no cover
@@ -168,6 +171,7 @@ class PacedClient:
         json_body: Any,
         params: dict[str, Any] | None,
         check: Callable[[httpx.Response, Any], None] | None,
+        object_hook: Callable[[dict[str, Any]], Any] | None = None,
     ) -> tuple[httpx.Response, Any]:
         turns = await self._pace(endpoint)
         self.stats.calls += 1
@@ -191,7 +195,12 @@ class PacedClient:
             )
         body: Any = None
         try:
-            body = response.json() if response.content else None
+            if not response.content:
+                body = None
+            elif object_hook is None:
+                body = response.json()
+            else:
+                body = json.loads(response.content, object_hook=object_hook)
         except (json.JSONDecodeError, UnicodeDecodeError):
             if status < 500:
                 raise Retryable(self.system, f"{endpoint} answered {status} with a body that is not JSON") from None

@@ -80,14 +80,20 @@ def plan(
     echoes: Mapping[tuple[str, str], Canon] | None = None,
     created: Mapping[tuple[str, str], Canon] | None = None,
     fast: bool = True,
+    set_aside: int = 0,
+    linked: Mapping[str, int] | None = None,
 ) -> Plan:
     """``replacing``: (entity, system) → old remote id of a replace (delete + create, Callsavvy contacts)
     that an earlier run started and did not finish; its new record is adopted, not taken for a duplicate,
     and its missing old record is not taken for a delete. ``echoes``: (entity, system) → what an earlier
     run's unrecorded update left there (no edit); ``created``: (entity, system) → what an earlier run's
     unrecorded create sent (a record holding it is ours, not a source). ``fast=False`` takes every person
-    through the full path, quiet ones included (the property tests check that both paths agree)."""
-    out = Plan(job)
+    through the full path, quiet ones included (the property tests check that both paths agree).
+
+    ``set_aside``: quiet people the runner decided on without loading them (``syncd.state.aside``): neither
+    they nor their records are in ``entities`` and ``fetched``; ``linked`` then counts every live link per
+    system, theirs included, for the mass-delete guard."""
+    out = Plan(job, quiet=set_aside)
     replacing = replacing or {}
     # who holds each remote id, per system (the last entity listed wins, as a dict of pairs would)
     by_remote: dict[str, dict[str, str]] = {}
@@ -143,7 +149,7 @@ def plan(
             continue
         listed_here = {system: found for system, recs in listed if (found := recs.get(eid)) is not None}
         planner.entity(eid, state, listed_here, came or {})
-    out.guard = _delete_guard(out, entities, policies)
+    out.guard = _delete_guard(out, entities, policies, linked)
     return out
 
 
@@ -189,28 +195,44 @@ def _match(
     return arrivals
 
 
-def _delete_guard(out: Plan, entities: dict[str, EntityState], policies: Policies) -> str | None:
+def _delete_guard(
+    out: Plan, entities: dict[str, EntityState], policies: Policies, linked: Mapping[str, int] | None = None
+) -> str | None:
     deletes: dict[str, int] = defaultdict(int)
     for action in out.actions:
         if action.kind in ("delete", "fallback"):
             deletes[action.system] += 1
     if not deletes:
         return None  # (the usual run: no need to count every link)
-    linked: dict[str, int] = defaultdict(int)
-    for ent in entities.values():
-        for system, link in ent.links.items():
-            if not link.gone:
-                linked[system] += 1
+    if linked is None:
+        counted: dict[str, int] = defaultdict(int)
+        for ent in entities.values():
+            for system, link in ent.links.items():
+                if not link.gone:
+                    counted[system] += 1
+        linked = counted
     for system, count in sorted(deletes.items()):
-        limit = max(policies.min_delete_count, int(policies.max_delete_share * linked[system]))
+        total = linked.get(system, 0)
+        limit = max(policies.min_delete_count, int(policies.max_delete_share * total))
         if count > limit:
             return (
-                f"mass-delete guard: this run would delete {count} of {linked[system]} {system} records "
+                f"mass-delete guard: this run would delete {count} of {total} {system} records "
                 f"(limit {limit}: deletes.max_share {policies.max_delete_share:.0%}, deletes.min_count "
                 f"{policies.min_delete_count}); nothing was written. Check the source system, then run with "
                 "--allow-mass-delete if the deletes are intended."
             )
     return None
+
+
+def quiet_scope(
+    roles: Mapping[str, SystemRole], policies: Policies, fetched: Mapping[str, Fetched]
+) -> tuple[dict[str, bool], list[str]]:
+    """What a quiet person's links must fit (``_EntityPlanner.quiet_check``, and ``syncd.state.aside`` for the
+    people it sets aside unloaded): the job's ranked systems, each with whether its listing is complete, and
+    the systems a person must be linked on (else the planner would create a record there)."""
+    complete = {s: s in fetched and fetched[s].complete for s in roles if s in policies.priority}
+    must_live = [s for s in policies.priority if s in roles and roles[s].can_create and complete.get(s, False)]
+    return complete, must_live
 
 
 @dataclass
@@ -250,22 +272,22 @@ class _EntityPlanner:
         """A check that says whether nothing about a person can lead to a write or a change of state: every
         link live and ranked, no replace pending, every record listed with exactly the values last synced
         (clean ones, none unreadable), none missing from a complete listing, and a record on every system
-        that would otherwise get a create. Such a person's links stay exactly as they are, so the plan holds
-        nothing for them (``Plan.quiet`` counts them): a quiet run of 1M people builds no 2.5M link updates
-        only to skip them when recording (bench/README.md). Anything else returns False and takes the full
-        path."""
-        fetched, replacing = self.fetched, self.replacing
+        that would otherwise get a create; or every link gone (deleted everywhere: the full path returns at
+        once, so a state's deleted people cost a run nothing). Such a person's links stay exactly as they are,
+        so the plan holds nothing for them (``Plan.quiet`` counts them): a quiet run of 1M people builds no
+        2.5M link updates only to skip them when recording (bench/README.md). Anything else returns False and
+        takes the full path."""
+        replacing = self.replacing
+        complete, must_live = quiet_scope(self.roles, self.policies, self.fetched)
         # per ranked system of the job: (its listed records by entity, listing complete)
-        info = {s: (present.get(s) or {}, s in fetched and fetched[s].complete) for s in self.roles if s in self.rank}
-        must_live = [
-            s for s in self.policies.priority
-            if s in self.roles and self.roles[s].can_create and s in fetched and fetched[s].complete
-        ]  # fmt: skip
+        info = {s: (present.get(s) or {}, full) for s, full in complete.items()}
 
         def quiet(eid: str, state: EntityState) -> bool:
             links = state.links
             if not links:
                 return False
+            if all(link.gone for link in links.values()):
+                return True  # deleted everywhere: nothing can happen to them (``entity`` returns at once)
             for system, link in links.items():
                 meta = info.get(system)
                 if meta is None or link.gone or (replacing and (eid, system) in replacing):

@@ -12,7 +12,7 @@ import json
 import os
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -94,20 +94,27 @@ class Store:
 
     # --- loading --------------------------------------------------------------------------------
     def load_entities(
-        self, job: str, listed: Mapping[str, Mapping[str, Record]] | None = None
+        self,
+        job: str,
+        listed: Mapping[str, Mapping[str, Record]] | None = None,
+        only: Iterable[str] | None = None,
     ) -> dict[str, EntityState]:
-        """The job's links. ``listed``: per system, this run's records by remote id. A link whose record is
-        listed with exactly the values last synced takes that record's values dict rather than an equal copy
-        of its own: the usual case, and at a million people most of the state's memory (bench/README.md).
-        The planner treats both as read-only."""
+        """The job's links (``only``: those of these entities). ``listed``: per system, this run's records by
+        remote id. A link whose record is listed with exactly the values last synced takes that record's
+        values dict rather than an equal copy of its own: the usual case, and at a million people most of the
+        state's memory (bench/README.md). The planner treats both as read-only."""
         out: dict[str, EntityState] = {}
-        columns = text("SELECT entity_id, system, remote_id, synced, gone FROM link WHERE job = :job")
         loads = json.loads
         nothing: Mapping[str, Record] = {}
         listed = listed or {}
         names: dict[str, str] = {}  # one string per system name, not one per row
         with self.engine.connect() as conn:  # plain rows, not ORM objects: a million links load in seconds
-            for entity_id, system, remote_id, synced, gone in conn.execute(columns, {"job": job}):
+            if only is None:
+                rows: Iterable[Any] = conn.execute(text(_SYNCED_COLUMNS), {"job": job})
+            else:
+                of = _in(f"{_SYNCED_COLUMNS} AND entity_id IN :part")
+                rows = (row for part in _chunks(sorted(only)) for row in conn.execute(of, {"job": job, "part": part}))
+            for entity_id, system, remote_id, synced, gone in rows:
                 ent = out.get(entity_id)
                 if ent is None:
                     ent = out[entity_id] = EntityState(entity_id)
@@ -120,6 +127,28 @@ class Store:
                         values = rec.values
                 ent.links[system] = LinkState(system, remote_id, values, bool(gone))
         return out
+
+    def links_by_remote(self, job: str, system: str, remote_ids: list[str]) -> list[tuple[str, str, str, bool]]:
+        """(remote id, entity, synced text, gone) of the links that hold these remote ids: one query a page."""
+        of = _in("SELECT remote_id, entity_id, synced, gone FROM link WHERE job = :job AND system = :system "
+                 "AND remote_id IN :part")  # fmt: skip
+        with self.engine.connect() as conn:
+            return [
+                (rid, eid, synced, bool(gone))
+                for part in _chunks(remote_ids)
+                for rid, eid, synced, gone in conn.execute(of, {"job": job, "system": system, "part": part})
+            ]
+
+    def link_stream(self, job: str, *, synced: bool = False) -> Iterator[tuple[str, str, str, bool, str | None]]:
+        """Every link of the job as (entity, system, remote id, gone, synced text or None), ordered by
+        entity: read as a stream, so that deciding about a million people never holds them all."""
+        columns = "entity_id, system, remote_id, gone, " + ("synced" if synced else "NULL")
+        query = text(f"SELECT {columns} FROM link WHERE job = :job ORDER BY entity_id")
+        with self.engine.connect() as conn:
+            for eid, system, remote_id, gone, text_ in conn.execution_options(yield_per=5000).execute(
+                query, {"job": job}
+            ):
+                yield eid, system, remote_id, bool(gone), text_
 
     # --- runs -----------------------------------------------------------------------------------
     def begin_run(self, job: str, dry_run: bool) -> str:
@@ -604,6 +633,7 @@ class _LinkRow:
 
 
 _LINK_COLUMNS = "SELECT id, entity_id, system, remote_id, synced, gone FROM link WHERE job = :job"
+_SYNCED_COLUMNS = "SELECT entity_id, system, remote_id, synced, gone FROM link WHERE job = :job"
 
 
 def _in(query: str) -> Any:

@@ -582,3 +582,24 @@ def test_mappings_and_connector_choice() -> None:
 
 def _fault(**spec: Any) -> Fault:
     return Fault.from_json(spec)
+
+
+def test_a_streamed_listing_read_again_says_so_first(served: Served) -> None:
+    """Handed to a runner, the listing streams (its pages are the listing): before reading it again, the connector
+    says so, and the pages handed over after that are exactly the listing."""
+    seeded = served.sim.seed({"contacts": {"2": [{"email": f"p{i}@example.com"} for i in range(1500)]}})
+    victim = seeded["contacts"]["2"][0]["id"]
+
+    def delete_once(scope: dict[str, Any]) -> None:
+        if b"page=2" in scope["query_string"] and victim in served.sim.entries[2]:
+            del served.sim.entries[2][victim]
+
+    served.slot.before = delete_once
+    conn = lists(served)
+    handed: list[dict[str, Any]] = []
+    restarts: list[int] = []
+    conn.on_page = handed.extend
+    conn.on_restart = lambda: (restarts.append(len(handed)), handed.clear())
+    assert conn.streams and run(conn, conn.fetch) == []
+    assert len(restarts) == 1 and restarts[0] >= 999  # the first read's pages, forgotten once
+    assert sorted(r["id"] for r in handed) == sorted(served.sim.entries[2]) and len(handed) == 1499

@@ -120,10 +120,13 @@ class Harness:
         report["_stderr"] = proc.stderr
         return report
 
-    def quiet(self, *args: str) -> dict[str, Any]:
-        """A run with no outside change: it must write nothing at all, on any simulator."""
+    def quiet(self, *args: str, planned: int = 0) -> dict[str, Any]:
+        """A run with no outside change: it must write nothing at all, on any simulator. ``planned``: people whose
+        state still moves without a write (else everyone is set aside unread, syncd.state.aside)."""
         before = self.write_calls()
         report = self.sync(*args)
         assert report["actions"] == [], report["actions"]
         assert self.write_calls() == before
+        # nobody changed: everyone was set aside as their pages came, and nobody was read into memory to plan
+        assert report["people"]["planned_in_memory"] == planned, report["people"]
         return report

@@ -1,0 +1,225 @@
+"""Listed records a run sets aside on disk, so that a quiet person never sits in memory.
+
+A run of a million people where one in a hundred changed used to hold every listed record and every link
+in Python objects (2.5 GB, bench/README.md), only for the planner to skip the quiet 99%. Instead, as each
+page is mapped, a record that holds exactly the values its link last synced (clean values, nothing
+unreadable, no mapping problem) goes to a private temporary SQLite file, and the listing keeps a number in
+its place. Once every listing is in, :meth:`SetAside.decide` streams the job's links once, ordered by
+person, and names the people who need the planner: anyone with a link that is gone, on a system outside the
+job's ranking, replaced half-way, listed changed, listed twice, or missing from a complete listing; anyone
+without a link on a system the planner would create in; anyone sharing a phone, an e-mail or an entity id
+with an unlinked record (the matcher must see them). Those are loaded with their set-aside records put
+back; every other person is one the planner would find quiet (``_EntityPlanner.quiet_check``, which
+``engine.plan.quiet_scope`` keeps in step with this) and is only counted.
+
+The rule errs one way only: a person loaded needlessly is found quiet by the planner; a person set aside
+wrongly would be a change not synced. ``tests/unit/test_aside.py`` plans the same runs both ways.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from syncd.engine import match
+from syncd.engine.model import Record
+from syncd.engine.plan import _is_clean
+from syncd.state.store import Store
+
+#: what a set-aside record leaves in its listing: its row in the file
+Placeholder = int
+
+
+@dataclass
+class Decision:
+    """Who the planner must see, and what it is told about the rest."""
+
+    active: set[str]
+    set_aside: int  # quiet people not loaded
+    linked: dict[str, int] = field(default_factory=dict)  # live links per system, everyone's (delete guard)
+
+
+class SetAside:
+    """One run's set-aside records (a temporary file, deleted when closed)."""
+
+    def __init__(self, store: Store, job: str) -> None:
+        self.store = store
+        self.job = job
+        # "": a private temporary database, on disk beyond a small page cache, removed on close
+        self.db = sqlite3.connect("", check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode = OFF")  # thrown away with the run: nothing to roll back or recover
+        self.db.execute("PRAGMA synchronous = OFF")
+        self.db.execute(
+            "CREATE TABLE aside (seq INTEGER PRIMARY KEY, system TEXT NOT NULL, remote_id TEXT NOT NULL, "
+            "entity_id TEXT NOT NULL, packed BLOB NOT NULL)"
+        )
+        self.count = 0
+        self.per_system: dict[str, int] = defaultdict(int)
+        self.active: set[str] = set()  # people whose listed record cannot be set aside (seen on the pages)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def page(self, system: str, records: list[Record | None]) -> list[Record | Placeholder | None]:
+        """The page with each record that may be set aside replaced by its placeholder. One query for the
+        page's links; a record is set aside when its link is live and its synced text is exactly the record's
+        values as JSON (so equal values, never a redacted look-alike), or when its link is gone (the planner
+        leaves a record under a gone link alone, and its person is planned only if a live link is left)."""
+        ids = [rec.remote_id for rec in records if rec is not None and not rec.problems and not rec.unreadable]
+        if not ids:
+            return list(records)
+        links = {
+            rid: (eid, None if gone else synced)
+            for rid, eid, synced, gone in self.store.links_by_remote(self.job, system, ids)
+        }
+        out: list[Record | Placeholder | None] = []
+        rows: list[tuple[int, str, str, str, bytes]] = []
+        dumps = json.dumps
+        for rec in records:
+            link = links.get(rec.remote_id) if rec is not None else None
+            if rec is None or link is None or rec.problems or rec.unreadable:
+                out.append(rec)
+                continue
+            synced = link[1]  # None: the link is gone
+            if synced is not None and (
+                not _is_clean(rec.values) or dumps(rec.values, sort_keys=True, ensure_ascii=False) != synced
+            ):
+                out.append(rec)
+                continue
+            self.count += 1
+            rows.append((self.count, system, rec.remote_id, link[0], rec.packed))
+            out.append(self.count)
+        if rows:
+            self.db.executemany("INSERT INTO aside VALUES (?, ?, ?, ?, ?)", rows)
+            self.per_system[system] += len(rows)
+        return out
+
+    def drop(self, system: str) -> None:
+        """A listing that failed: what it set aside says nothing (its records are not this run's)."""
+        self.db.execute("DELETE FROM aside WHERE system = ?", (system,))
+        self.per_system.pop(system, None)
+
+    def settle(self, system: str, listing: list[Record | Placeholder]) -> None:
+        """Forgets what a page set aside that the listing did not keep: a listing read again part-way (the Apps
+        API's, when it changed while paged) hands some records twice, and only the final listing counts."""
+        kept = [item for item in listing if not isinstance(item, Record)]
+        if len(kept) == self.per_system.get(system, 0):
+            return
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS kept (seq INTEGER PRIMARY KEY)")
+        self.db.execute("DELETE FROM kept")
+        self.db.executemany("INSERT INTO kept VALUES (?)", ((seq,) for seq in kept))
+        self.db.execute("DELETE FROM aside WHERE system = ? AND seq NOT IN (SELECT seq FROM kept)", (system,))
+        self.per_system[system] = len(kept)
+
+    def decide(
+        self,
+        listings: Mapping[str, list[Record | Placeholder]],
+        complete: Mapping[str, bool],
+        must_live: Iterable[str],
+        match_on: tuple[str, ...],
+        replacing: Iterable[tuple[str, str]] = (),
+    ) -> Decision:
+        """``listings``: each system's listing (records and placeholders); ``complete`` and ``must_live``: from
+        ``engine.plan.quiet_scope``; ``replacing``: (entity, system) of replaces an earlier run left half done."""
+        active = set(self.active)
+        active.update(eid for eid, _ in replacing)
+        must = set(must_live)
+        # listed records the planner will see: their owners are loaded, and unlinked ones may match anyone
+        kept: dict[str, list[Record]] = defaultdict(list)
+        for system, listing in listings.items():
+            for item in listing:
+                if isinstance(item, Record):
+                    kept[system].append(item)
+        keys: set[str] = set()
+        for system, recs in kept.items():
+            owners = {
+                rid: eid for rid, eid, _, _ in self.store.links_by_remote(self.job, system, [r.remote_id for r in recs])
+            }
+            active.update(owners.values())
+            for rec in recs:
+                if rec.remote_id not in owners:
+                    keys |= match.record_keys(rec, (*match_on, "entity"))
+        hints = {k[len("entity:") :] for k in keys if k.startswith("entity:")}
+        active.update(hints)
+        keys -= {f"entity:{h}" for h in hints}
+        # a remote id set aside twice in a listing: the planner reports it
+        active.update(
+            eid for (eid,) in self.db.execute(
+                "SELECT DISTINCT entity_id FROM aside GROUP BY system, remote_id HAVING count(*) > 1"
+            )
+        )  # fmt: skip
+        self.db.execute("CREATE INDEX IF NOT EXISTS aside_entity ON aside (entity_id)")
+        linked: dict[str, int] = defaultdict(int)
+        quiet = 0
+        people = itertools.groupby(self.store.link_stream(self.job, synced=bool(keys)), key=lambda row: row[0])
+        while batch := [(eid, list(rows)) for eid, rows in itertools.islice(people, 500)]:
+            # which systems set each person's record aside (looked up by person: no order shared between files)
+            listed: dict[str, set[str]] = defaultdict(set)
+            marks = ",".join("?" * len(batch))
+            query = f"SELECT entity_id, system FROM aside WHERE entity_id IN ({marks})"
+            for eid, system in self.db.execute(query, [eid for eid, _ in batch]):
+                listed[eid].add(system)
+            for eid, links in batch:
+                for _, system, _, gone, _ in links:
+                    if not gone:
+                        linked[system] += 1
+                if eid in active:
+                    continue
+                if not _quiet(links, listed.get(eid, set()), complete, must) or (
+                    keys and _shares(links, keys, match_on)
+                ):
+                    active.add(eid)
+                else:
+                    quiet += 1
+        return Decision(active, quiet, dict(linked))
+
+    def restore(self, active: set[str], rebuild: Callable[[str, bytes], Record | None]) -> dict[Placeholder, Record]:
+        """The set-aside records of these people, rebuilt from their raw bytes (mapping is a pure function
+        of the raw record, so each is the Record the page held)."""
+        out: dict[Placeholder, Record] = {}
+        if not active:
+            return out
+        ids = sorted(active)
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            query = f"SELECT seq, system, packed FROM aside WHERE entity_id IN ({marks})"
+            for seq, system, packed in self.db.execute(query, part):
+                rec = rebuild(system, packed)
+                if rec is not None:
+                    out[seq] = rec
+        return out
+
+
+def _quiet(
+    links: list[tuple[str, str, str, bool, str | None]],
+    listed: set[str],
+    complete: Mapping[str, bool],
+    must: set[str],
+) -> bool:
+    """The links half of ``quiet_check``: every link live and ranked, and its record set aside (its values
+    as last synced), or missing from a listing that is not complete; or every link gone."""
+    if all(gone for _, _, _, gone, _ in links):
+        return True
+    systems = set()
+    for _, system, _, gone, _ in links:
+        full = complete.get(system)
+        if full is None or gone:
+            return False
+        if system not in listed and full:
+            return False
+        systems.add(system)
+    return bool(systems) and must <= systems
+
+
+def _shares(links: list[tuple[str, str, str, bool, str | None]], keys: set[str], match_on: tuple[str, ...]) -> bool:
+    """Whether the person holds a phone or e-mail of an unlinked record (their listed values are their synced
+    ones, so the synced values are all the keys the matcher sees)."""
+    for _, _, _, gone, synced in links:
+        if not gone and synced is not None and match.keys(json.loads(synced), match_on) & keys:
+            return True
+    return False
