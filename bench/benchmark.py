@@ -1087,16 +1087,190 @@ def local_scenario(n: int, changed: float, seed: int, templates: dict[str, dict[
     shutil.rmtree(directory, ignore_errors=True)
 
 
+def local_run_scenario(
+    n: int,
+    changed: float,
+    seed: int,
+    templates: dict[str, dict[str, Any]],
+    queue: Any,
+    whole: tuple[str, ...] = ("callsavvy",),
+    per: int = 100,
+) -> None:
+    """A dry run of the leads job over N linked people, through ``JobRun._run`` as a real run goes: each system's
+    listing handed over in pages of whole records (as the simulators list them, parsed from JSON text), each
+    page mapped and its quiet records set aside (syncd.state.aside), then the people who need it loaded from
+    the SQLite state and planned. Nothing is built in memory beforehand: the state is written first, person by
+    person, and each page is made when the run asks for it. ``whole``: systems whose listing comes in one answer
+    instead (Callsavvy's getLeads is not paged): its body is made whole, then parsed and handed over as the
+    connector does it (each record packed as it is parsed, then handed on in pages). ``changed`` of the people have one
+    field edited on Callsavvy or Callyzer."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    import structlog
+    from sqlalchemy import insert
+
+    import syncd.runner as runner
+    import syncd.state.aside as aside
+    from syncd.mapping import paths
+    from syncd.state.models import Entity, Link
+    from syncd.state.store import _json
+
+    directory = Path(tempfile.mkdtemp(prefix="syncd-bench-local-"))
+    job = local_roles(directory)
+    base = current_rss_mb()
+    rng = random.Random(seed)
+    edits = {i: rng.choice(["callsavvy", "callyzer"]) for i in rng.sample(range(n), int(n * changed))}
+
+    def person(i: int) -> tuple[str, dict[str, dict[str, Any]]]:
+        first, last = FIRST[i % len(FIRST)], LAST[(i // len(FIRST)) % len(LAST)]
+        phone = f"+91{6_000_000_000 + i * 7}"
+        email = f"{first}.{last}{i}@example.in".lower()
+        company, status = COMPANIES[i % len(COMPANIES)], STATUSES[i % len(STATUSES)]
+        per_system: dict[str, dict[str, Any]] = {
+            "callsavvy": {"first_name": first, "last_name": last, "email": email, "phone": phone, "status": status,
+                          "priority": "Warm", "summary": "Sample lead", "company": company, "tags": ["callsavvy"]},
+            "callyzer": {"first_name": first, "last_name": last, "email": email, "phone": phone, "company": company,
+                         "status": status, "tags": ["callsavvy"]},
+        }  # fmt: skip
+        if i % 2 == 0:
+            per_system["appsapi"] = {"first_name": first, "last_name": last, "email": email, "phone": phone}
+        return phone, per_system
+
+    def raw_of(system: str, i: int, values: dict[str, Any]) -> dict[str, Any]:
+        mapper = job.mappers[system]
+        raw = mapper.to_provider(values, templates[system])
+        paths.put(raw, mapper.spec.id_path, f"{system[:2]}{i}")
+        parsed: dict[str, Any] = json.loads(json.dumps(raw))  # its own objects, as parsed from a listing
+        return parsed
+
+    t = time.perf_counter()
+    stamp = datetime.now(UTC)
+    links = 0
+    with job.store.engine.begin() as conn:  # last run's state: what each record mapped to, synced
+        entity_rows: list[dict[str, Any]] = []
+        link_rows: list[dict[str, Any]] = []
+        for i in range(n):
+            eid = f"{rng.getrandbits(128):032x}"
+            entity_rows.append({"id": eid, "job": "leads", "created_at": stamp, "deleted_at": None})
+            phone, per_system = person(i)
+            for system, values in per_system.items():
+                rec = job._record(system, raw_of(system, i, values), keep=False)
+                assert rec is not None
+                link_rows.append({"entity_id": eid, "job": "leads", "system": system, "remote_id": rec.remote_id,
+                                  "synced": _json(rec.values), "gone": False, "updated_at": stamp})  # fmt: skip
+            if i % 10 == 0:
+                callpage = {"first_name": per_system["callyzer"]["first_name"], "last_name": per_system["callyzer"]
+                            ["last_name"], "email": per_system["callyzer"]["email"], "phone": phone,
+                            "source": "CallPage", "tags": ["callpage"]}  # fmt: skip
+                link_rows.append({"entity_id": eid, "job": "leads", "system": "callpage", "remote_id": phone,
+                                  "synced": _json(callpage), "gone": False, "updated_at": stamp})  # fmt: skip
+            if len(link_rows) >= 20_000:
+                links += len(link_rows)
+                conn.execute(insert(Entity), entity_rows)
+                conn.execute(insert(Link), link_rows)
+                entity_rows.clear()
+                link_rows.clear()
+        links += len(link_rows)
+        conn.execute(insert(Entity), entity_rows)
+        conn.execute(insert(Link), link_rows)
+    written = time.perf_counter() - t
+    gc.collect()
+    before = current_rss_mb()
+
+    def pages(system: str) -> Any:
+        page: list[dict[str, Any]] = []
+        for i in range(n):
+            values = person(i)[1].get(system)
+            if values is None:
+                continue
+            if edits.get(i) == system:
+                values = {**values, "company": f"Changed Co {i}"}
+            page.append(raw_of(system, i, values))
+            if len(page) == per:
+                yield page
+                page = []
+        if page:
+            yield page
+
+    for name, connector in job.connectors.items():
+
+        async def fetch(connector: Any = connector, name: str = name) -> list[Any]:
+            if name not in WRITABLE:
+                return []  # CallPage: read from a cursor, nothing new since the last run
+            if name in whole:  # one answer (getLeads): its body as received, parsed as the connector parses it
+                parts = [b'{"status": "success", "data": [']
+                for number, page in enumerate(pages(name)):
+                    parts.append((b", " if number else b"") + ", ".join(json.dumps(raw) for raw in page).encode())
+                parts.append(b"]}")
+                content = b"".join(parts)  # (httpx joins the chunks it read the same way)
+                del parts
+                answer = json.loads(content, object_hook=connector.compact("lead_id"))
+                del content
+                return connector.hand_over(answer["data"], "getLeads", "lead_id")  # type: ignore[no-any-return]
+            out: list[Any] = []
+            for page in pages(name):
+                out.extend(connector.page_read(page))  # (kept by the connector unless it streams, as for real)
+            return out
+
+        connector.fetch = fetch
+
+    timed: dict[str, float] = {}
+
+    def timing(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*a: Any, **k: Any) -> Any:
+            c = time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                timed[name] = timed.get(name, 0.0) + time.process_time() - c
+
+        return wrapper
+
+    job._load_state = timing("state", job._load_state)  # type: ignore[method-assign]
+    job._record_page = timing("pages", job._record_page)  # type: ignore[method-assign]
+    aside.SetAside.page = timing("aside", aside.SetAside.page)  # type: ignore[method-assign]
+    runner.make_plan = timing("plan", runner.make_plan)
+    loaded: list[int] = []
+    load_entities = job.store.load_entities
+
+    def counted(*a: Any, **k: Any) -> Any:
+        out = load_entities(*a, **k)
+        loaded.append(len(out))
+        return out
+
+    job.store.load_entities = counted  # type: ignore[method-assign]
+    report = runner.RunReport("leads", "bench", True)
+    c, w = time.process_time(), time.perf_counter()
+    asyncio.run(job._run(report, structlog.get_logger("bench"), True, False))
+    cpu, wall = time.process_time() - c, time.perf_counter() - w
+    result = report.plan
+    assert result is not None
+    queue.put({
+        "n": n, "changed": changed, "records": sum(report.fetched.values()), "links": links, "written": written,
+        "cpu": cpu, "wall": wall, "state": timed.get("state", 0.0), "plan": timed.get("plan", 0.0),
+        "pages": timed.get("pages", 0.0), "aside": timed.get("aside", 0.0),
+        "base_rss": base, "input_rss": before, "peak_rss": rss_mb(), "actions": len(result.actions),
+        "link_updates": len(result.links), "quiet": result.quiet, "loaded": loaded[0] if loaded else 0,
+        "counts": result.counts(), "load": os.getloadavg()[0],
+    })  # fmt: skip
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 def local(args: argparse.Namespace) -> None:
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
     templates = None
-    if args.raws == "listed":  # one record of each system as the simulators list it
+    if args.raws != "id":  # one record of each system as the simulators list it
         directory = Path(tempfile.mkdtemp(prefix="syncd-bench-templates-"))
         _, listings = listed(10, args.seed, directory)
         shutil.rmtree(directory, ignore_errors=True)
         templates = {name: raws[0] for name, raws in listings.items() if raws}
+    if args.raws == "listed":
+        assert templates is not None
+        local_run(args, ctx, templates)
+        return
     print(f"syncd planner, local only: {args.entities:,} linked entities, {os.cpu_count()} CPUs, "
           f"load avg {os.getloadavg()[0]:.1f}; raw records: "
           + ("whole, as the simulators list them" if templates else '{"id": ...} alone'))  # fmt: skip
@@ -1121,6 +1295,39 @@ def local(args: argparse.Namespace) -> None:
     print(
         "RSS base: after imports and the job's roles; inputs: once the entities and records are built; "
         "peak: the process's peak; planner: peak − inputs."
+    )
+
+
+def local_run(args: argparse.Namespace, ctx: Any, templates: dict[str, dict[str, Any]]) -> None:
+    shape = "every listing in pages" if args.paged_all else "Callsavvy's in one answer (getLeads), the others in pages"
+    print(f"syncd dry run, local only: {args.entities:,} linked entities, {os.cpu_count()} CPUs, "
+          f"load avg {os.getloadavg()[0]:.1f}; whole records, {shape}; quiet people set aside")  # fmt: skip
+    head = f"{'scenario':<14} {'records':>10} {'links':>10} {'loaded':>8} {'actions':>8} {'run s':>7} " \
+           f"{'state s':>8} {'plan s':>7} {'RSS base':>9} {'state in':>9} {'peak':>8} {'run':>7}"  # fmt: skip
+    print(head)
+    print("-" * len(head))
+    for changed in (0.0, args.changed):
+        queue = ctx.Queue()
+        whole = () if args.paged_all else ("callsavvy",)
+        proc = ctx.Process(target=local_run_scenario, args=(args.entities, changed, args.seed, templates, queue, whole))
+        proc.start()
+        r = queue.get()
+        proc.join()
+        name = "quiet" if not changed else f"{changed:.0%} changed"
+        print(f"{name:<14} {r['records']:>10,} {r['links']:>10,} {r['loaded']:>8,} {r['actions']:>8,} "
+              f"{r['wall']:>7.1f} {r['state']:>8.2f} {r['plan']:>7.2f} {r['base_rss']:>7.0f}MB "
+              f"{r['input_rss']:>7.0f}MB {r['peak_rss']:>6.0f}MB {r['peak_rss'] - r['input_rss']:>+5.0f}MB"
+              )  # fmt: skip
+        print(f"{'':<14} (state written in {r['written']:.1f} s, not timed; run CPU {r['cpu']:.1f} s, of which "
+              f"syncd's page work {r['pages']:.1f} s (mapping {r['pages'] - r['aside']:.1f} s, setting aside "
+              f"{r['aside']:.1f} s = {r['aside'] / r['records'] * 1e6:.1f} µs a record); "
+              f"{r['quiet']:,} people quiet; {r['link_updates']:,} link updates; load avg {r['load']:.1f}; "
+              f"planned {r['counts']})")  # fmt: skip
+    print(
+        "loaded: people read from the state for the planner; run s: the dry run's wall time, pages made included; "
+        "state s: CPU deciding who needs planning and loading them; plan s: the planner's CPU; RSS base: after "
+        "imports and the job's roles; state in: once the state is written; peak: the process's peak; "
+        "run: peak − state in."
     )
 
 
@@ -1211,12 +1418,20 @@ def main() -> None:
     parser.add_argument("--entities", type=int, default=1_000_000, help="entities for --local-only")
     parser.add_argument(
         "--raws",
-        choices=("id", "listed"),
+        choices=("id", "held", "listed"),
         default="id",
-        help="--local-only: raw records of just an id, or whole records as the simulators list them",
+        help="--local-only: the planner alone over everyone held in memory, with raw records of just an id (id) or "
+        "whole records as the simulators list them (held); or a dry run of N people through the runner, its "
+        "listings paged in as whole records and quiet people set aside (listed)",
     )
     parser.add_argument(
         "--resume", type=int, metavar="N", help="kill `syncd sync` half way through an initial sync of N, restart it"
+    )
+    parser.add_argument(
+        "--paged-all",
+        action="store_true",
+        help="--raws listed: hand Callsavvy's listing over in pages too (the engine's own memory, without the "
+        "one-answer listing a real getLeads holds)",
     )
     parser.add_argument("--mapping", type=int, metavar="N", help="map one listing of N people, cold and warm")
     args = parser.parse_args()

@@ -66,8 +66,8 @@ class SetAside:
 
     def page(self, system: str, records: list[Record | None]) -> list[Record | Placeholder | None]:
         """The page with each record that may be set aside replaced by its placeholder. One query for the
-        page's links; a record is set aside when its link is live and its synced text is exactly the record's
-        values as JSON (so equal values, never a redacted look-alike), or when its link is gone (the planner
+        page's links; a record is set aside when its link is live and holds exactly the record's values (compared
+        as the planner compares them: a redacted secret never matches), or when its link is gone (the planner
         leaves a record under a gone link alone, and its person is planned only if a live link is left)."""
         ids = [rec.remote_id for rec in records if rec is not None and not rec.problems and not rec.unreadable]
         if not ids:
@@ -78,16 +78,14 @@ class SetAside:
         }
         out: list[Record | Placeholder | None] = []
         rows: list[tuple[int, str, str, str, bytes]] = []
-        dumps = json.dumps
+        loads = json.loads
         for rec in records:
             link = links.get(rec.remote_id) if rec is not None else None
             if rec is None or link is None or rec.problems or rec.unreadable:
                 out.append(rec)
                 continue
             synced = link[1]  # None: the link is gone
-            if synced is not None and (
-                not _is_clean(rec.values) or dumps(rec.values, sort_keys=True, ensure_ascii=False) != synced
-            ):
+            if synced is not None and (rec.values != loads(synced) or not _is_clean(rec.values)):
                 out.append(rec)
                 continue
             self.count += 1
