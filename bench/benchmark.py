@@ -404,6 +404,7 @@ def instrument() -> None:
 
     import syncd.engine.plan as plan_mod
     import syncd.runner as runner_mod
+    import syncd.state.aside as aside_mod
     from syncd.state.store import Store
 
     MAIN_THREAD[0] = threading.get_ident()
@@ -420,6 +421,11 @@ def instrument() -> None:
             METER.inside = False
 
     runner_mod.JobRun._map = assembling  # type: ignore[method-assign]
+    # quiet records set aside as each page comes (in _map's own time when it sets aside what it mapped), then the
+    # decision of who needs planning, once the listings are in: local work, counted with the mapping
+    aside_mod.SetAside.page = METER.lean("aside", aside_mod.SetAside.page)  # type: ignore[method-assign]
+    aside_mod.SetAside.decide = METER.wrap("aside.decide", aside_mod.SetAside.decide)  # type: ignore[method-assign]
+    aside_mod.SetAside.restore = METER.wrap("aside.restore", aside_mod.SetAside.restore)  # type: ignore[method-assign]
     request = httpx.AsyncClient.request
 
     @functools.wraps(request)
@@ -701,7 +707,8 @@ def print_phase(n: int, r: PhaseResult, args: argparse.Namespace) -> dict[str, A
     fetch_end = m.get("assemble.first", r.wall)  # the listings are in: the records are put together
     apply_wall = r.wall_in.get("apply", 0.0)
     cpu = r.cpu
-    local = cpu["map"] + cpu["assemble"] + cpu["plan"]
+    aside = cpu["aside"] + cpu["aside.decide"] + cpu["aside.restore"]
+    local = cpu["map"] + cpu["assemble"] + aside + cpu["plan"]
     store_cpu = sum(v for k, v in cpu.items() if k.startswith("store."))
     store_wall = sum(v for k, v in r.wall_in.items() if k.startswith("store."))
     recs = max(r.records, 1)
@@ -721,9 +728,10 @@ def print_phase(n: int, r: PhaseResult, args: argparse.Namespace) -> dict[str, A
           f"write {lat_write:.2f} s = {lat_fetch + lat_write:.2f} s "
           f"→ wall {r.wall / (lat_fetch + lat_write):.2f}×")  # fmt: skip
     mapped = cpu["map"] + cpu["assemble"]
-    print(f"  local CPU: map {mapped:.3f} s ({cpu['map']:.3f} s as the pages came), match {cpu['match']:.3f} s, "
-          f"plan {cpu['plan'] - cpu['match']:.3f} s "
-          f"→ map+match+plan {local:.3f} s for {r.records:,} records = {local / recs * 1e6:.1f} µs/record "
+    print(f"  local CPU: map {mapped:.3f} s ({cpu['map']:.3f} s as the pages came), set aside {aside:.3f} s "
+          f"({cpu['aside']:.3f} s as the pages came, deciding {cpu['aside.decide'] + cpu['aside.restore']:.3f} s), "
+          f"match {cpu['match']:.3f} s, plan {cpu['plan'] - cpu['match']:.3f} s "
+          f"→ map+set aside+match+plan {local:.3f} s for {r.records:,} records = {local / recs * 1e6:.1f} µs/record "
           f"= {recs / local if local else float('inf'):,.0f} records/s; store CPU {store_cpu:.3f} s")  # fmt: skip
     gc_local, gc_full, gc_all = r.gc
     bare = local - gc_local

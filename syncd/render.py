@@ -80,6 +80,7 @@ def report_text(report: RunReport) -> str:
     if report.plan is not None:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(report.plan.counts().items()) if v)
         lines.append(f"  planned: {counts or 'nothing'}")
+        lines.append(f"  people: {report.plan.quiet} unchanged, {report.loaded} planned in memory")
     calls = ", ".join(f"{s} {a['calls']} calls" + (f" ({a['rate_limited']}×429)" if a["rate_limited"] else "")
                       for s, a in report.api.items())  # fmt: skip
     lines.append(f"  api: {calls}")

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass, field
 
 from syncd.engine import match
@@ -153,7 +154,8 @@ class SetAside:
         self.db.execute("CREATE INDEX IF NOT EXISTS aside_entity ON aside (entity_id)")
         linked: dict[str, int] = defaultdict(int)
         quiet = 0
-        people = itertools.groupby(self.store.link_stream(self.job, synced=bool(keys)), key=lambda row: row[0])
+        people = itertools.groupby(self.store.link_stream(self.job, synced=bool(keys)), key=operator.itemgetter(0))
+        nothing: frozenset[str] = frozenset()
         while batch := [(eid, list(rows)) for eid, rows in itertools.islice(people, 500)]:
             # which systems set each person's record aside (looked up by person: no order shared between files)
             listed: dict[str, set[str]] = defaultdict(set)
@@ -167,7 +169,7 @@ class SetAside:
                         linked[system] += 1
                 if eid in active:
                     continue
-                if not _quiet(links, listed.get(eid, set()), complete, must) or (
+                if not _quiet(links, listed.get(eid, nothing), complete, must) or (
                     keys and _shares(links, keys, match_on)
                 ):
                     active.add(eid)
@@ -195,7 +197,7 @@ class SetAside:
 
 def _quiet(
     links: list[tuple[str, str, str, bool, str | None]],
-    listed: set[str],
+    listed: Set[str],
     complete: Mapping[str, bool],
     must: set[str],
 ) -> bool:

@@ -161,6 +161,18 @@ class Store:
         """Every link of the job as (entity, system, remote id, gone, synced text or None), ordered by
         entity: read as a stream, so that deciding about a million people never holds them all."""
         columns = "entity_id, system, remote_id, gone, " + ("synced" if synced else "NULL")
+        if self.engine.dialect.name == "sqlite":  # through the driver: SQLAlchemy's rows cost 3 µs each
+            raw = self.engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute(f"SELECT {columns} FROM link WHERE job = ? ORDER BY entity_id", (job,))
+                while rows := cursor.fetchmany(5000):
+                    for eid, system, remote_id, gone, text_ in rows:
+                        yield eid, system, remote_id, bool(gone), text_
+                cursor.close()
+            finally:
+                raw.close()
+            return
         query = text(f"SELECT {columns} FROM link WHERE job = :job ORDER BY entity_id")
         with self.engine.connect() as conn:
             for eid, system, remote_id, gone, text_ in conn.execution_options(yield_per=5000).execute(
