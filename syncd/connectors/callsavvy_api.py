@@ -38,6 +38,8 @@ def check_envelope(system: str, resource: str) -> Any:
 class _Packed(bytes):
     """A listed record kept packed (engine.model.pack) from the moment it is parsed until its page is handed on."""
 
+    __slots__ = ()  # (no instance dict: a million of them)
+
 
 #: records handed on at a time from a listing that came in one answer
 HAND_OVER = 500

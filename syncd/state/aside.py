@@ -60,7 +60,6 @@ class SetAside:
         )
         self.count = 0
         self.per_system: dict[str, int] = defaultdict(int)
-        self.active: set[str] = set()  # people whose listed record cannot be set aside (seen on the pages)
 
     def close(self) -> None:
         self.db.close()
@@ -124,8 +123,7 @@ class SetAside:
     ) -> Decision:
         """``listings``: each system's listing (records and placeholders); ``complete`` and ``must_live``: from
         ``engine.plan.quiet_scope``; ``replacing``: (entity, system) of replaces an earlier run left half done."""
-        active = set(self.active)
-        active.update(eid for eid, _ in replacing)
+        active = {eid for eid, _ in replacing}
         must = set(must_live)
         # listed records the planner will see: their owners are loaded, and unlinked ones may match anyone
         kept: dict[str, list[Record]] = defaultdict(list)
