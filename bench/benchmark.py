@@ -66,7 +66,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1265,6 +1265,17 @@ def local_run_scenario(
     shutil.rmtree(directory, ignore_errors=True)
 
 
+def scenarios(args: argparse.Namespace, ctx: Any, target: Callable[..., None], *extra: Any) -> Iterator[Any]:
+    """(name, figures) of the quiet and the edited scenario, each run in a forked child (its own peak RSS)."""
+    for changed in (0.0, args.changed):
+        queue = ctx.Queue()
+        proc = ctx.Process(target=target, args=(args.entities, changed, args.seed, extra[0], queue, *extra[1:]))
+        proc.start()
+        r = queue.get()
+        proc.join()
+        yield ("quiet" if not changed else f"{changed:.0%} changed"), r
+
+
 def local(args: argparse.Namespace) -> None:
     import multiprocessing
 
@@ -1286,13 +1297,7 @@ def local(args: argparse.Namespace) -> None:
            f"{'records/s':>11} {'GC s':>6} {'RSS base':>9} {'inputs':>8} {'peak':>8} {'planner':>8}"  # fmt: skip
     print(head)
     print("-" * len(head))
-    for changed in (0.0, args.changed):
-        queue = ctx.Queue()
-        proc = ctx.Process(target=local_scenario, args=(args.entities, changed, args.seed, templates, queue))
-        proc.start()
-        r = queue.get()
-        proc.join()
-        name = "quiet" if not changed else f"{changed:.0%} changed"
+    for name, r in scenarios(args, ctx, local_scenario, templates):
         print(f"{name:<14} {r['records']:>10,} {r['links']:>10,} {r['actions']:>8,} {r['wall']:>7.2f} {r['cpu']:>7.2f} "
               f"{r['records'] / r['wall']:>11,.0f} {r['gc_s']:>6.2f} {r['base_rss']:>7.0f}MB {r['input_rss']:>6.0f}MB "
               f"{r['peak_rss']:>6.0f}MB {r['peak_rss'] - r['input_rss']:>+6.0f}MB")  # fmt: skip
@@ -1314,14 +1319,8 @@ def local_run(args: argparse.Namespace, ctx: Any, templates: dict[str, dict[str,
            f"{'state s':>8} {'plan s':>7} {'RSS base':>9} {'state in':>9} {'peak':>8} {'run':>7}"  # fmt: skip
     print(head)
     print("-" * len(head))
-    for changed in (0.0, args.changed):
-        queue = ctx.Queue()
-        whole = () if args.paged_all else ("callsavvy",)
-        proc = ctx.Process(target=local_run_scenario, args=(args.entities, changed, args.seed, templates, queue, whole))
-        proc.start()
-        r = queue.get()
-        proc.join()
-        name = "quiet" if not changed else f"{changed:.0%} changed"
+    whole = () if args.paged_all else ("callsavvy",)
+    for name, r in scenarios(args, ctx, local_run_scenario, templates, whole):
         print(f"{name:<14} {r['records']:>10,} {r['links']:>10,} {r['loaded']:>8,} {r['actions']:>8,} "
               f"{r['wall']:>7.1f} {r['state']:>8.2f} {r['plan']:>7.2f} {r['base_rss']:>7.0f}MB "
               f"{r['input_rss']:>7.0f}MB {r['peak_rss']:>6.0f}MB {r['peak_rss'] - r['input_rss']:>+5.0f}MB"

@@ -200,9 +200,8 @@ def test_page_size_from_the_config(served: Served) -> None:
     assert served.calls(ENTRIES) == 3
 
 
-def test_a_listing_that_shifts_while_paged_is_read_again(served: Served) -> None:
-    """A record deleted elsewhere between two pages shifts another one out of sight: the connector
-    notices (Total changes) and reads the list again instead of returning a partial listing."""
+def _shift_once(served: Served) -> None:
+    """1,500 entries (two pages); the first is deleted elsewhere just before page 2 is read, once."""
     seeded = served.sim.seed({"contacts": {"2": [{"email": f"p{i}@example.com"} for i in range(1500)]}})
     victim = seeded["contacts"]["2"][0]["id"]
 
@@ -211,6 +210,12 @@ def test_a_listing_that_shifts_while_paged_is_read_again(served: Served) -> None
             del served.sim.entries[2][victim]
 
     served.slot.before = delete_once
+
+
+def test_a_listing_that_shifts_while_paged_is_read_again(served: Served) -> None:
+    """A record deleted elsewhere between two pages shifts another one out of sight: the connector
+    notices (Total changes) and reads the list again instead of returning a partial listing."""
+    _shift_once(served)
     conn = lists(served)
     rows = run(conn, conn.fetch)
     assert sorted(r["id"] for r in rows) == sorted(served.sim.entries[2])
@@ -587,14 +592,7 @@ def _fault(**spec: Any) -> Fault:
 def test_a_streamed_listing_read_again_says_so_first(served: Served) -> None:
     """Handed to a runner, the listing streams (its pages are the listing): before reading it again, the connector
     says so, and the pages handed over after that are exactly the listing."""
-    seeded = served.sim.seed({"contacts": {"2": [{"email": f"p{i}@example.com"} for i in range(1500)]}})
-    victim = seeded["contacts"]["2"][0]["id"]
-
-    def delete_once(scope: dict[str, Any]) -> None:
-        if b"page=2" in scope["query_string"] and victim in served.sim.entries[2]:
-            del served.sim.entries[2][victim]
-
-    served.slot.before = delete_once
+    _shift_once(served)
     conn = lists(served)
     handed: list[dict[str, Any]] = []
     restarts: list[int] = []
