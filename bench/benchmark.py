@@ -65,11 +65,14 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomli_w
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -830,6 +833,13 @@ def bench_config(box: Any, directory: Path, args: argparse.Namespace) -> Path:
             rate["endpoint_interval"] = endpoint / args.speed
         rates[system] = {"rate": rate}
     path: Path = box.write_config(directory, {"leads": Sandbox.leads_job()}, **rates)
+    # the product's default, not the sandbox's 0: whether quiet people are set aside depends on the state's size
+    config = tomllib.loads(path.read_text(encoding="utf-8"))
+    if args.set_aside_from is None:
+        del config["state"]["set_aside_from"]
+    else:
+        config["state"]["set_aside_from"] = args.set_aside_from
+    path.write_text(tomli_w.dumps(config), encoding="utf-8")
     return path
 
 
@@ -1439,6 +1449,13 @@ def main() -> None:
         action="store_true",
         help="--raws listed: hand Callsavvy's listing over in pages too (the engine's own memory, without the "
         "one-answer listing a real getLeads holds)",
+    )
+    parser.add_argument(
+        "--set-aside-from",
+        type=int,
+        metavar="LINKS",
+        help="network mode: [state] set_aside_from (default: the product's, 250k links; 0: set quiet people "
+        "aside at any size)",
     )
     parser.add_argument("--mapping", type=int, metavar="N", help="map one listing of N people, cold and warm")
     args = parser.parse_args()

@@ -157,6 +157,12 @@ class Store:
                 for rid, eid, synced, gone in conn.execute(of, {"job": job, "system": system, "part": part})
             ]
 
+    def largest_system(self, job: str) -> int:
+        """How many links the job's largest system holds (one counting query)."""
+        query = text("SELECT count(*) FROM link WHERE job = :job GROUP BY system ORDER BY 1 DESC LIMIT 1")
+        with self.engine.connect() as conn:
+            return int(conn.execute(query, {"job": job}).scalar() or 0)
+
     def link_stream(self, job: str, *, synced: bool = False) -> Iterator[tuple[str, str, str, bool, str | None]]:
         """Every link of the job as (entity, system, remote id, gone, synced text or None), ordered by
         entity: read as a stream, so that deciding about a million people never holds them all."""

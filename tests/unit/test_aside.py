@@ -171,7 +171,7 @@ def _plan(job: JobRun, set_aside: bool, monkeypatch: pytest.MonkeyPatch) -> tupl
         return out
 
     monkeypatch.setattr(Store, "load_entities", spy)
-    job.set_aside = set_aside
+    job.set_aside_from = 0 if set_aside else None
     job._known.clear()  # no memo from the other run: both map every record afresh
     report = RunReport("leads", "test", True)
     asyncio.run(job._run(report, structlog.get_logger("test"), True, False))
@@ -264,3 +264,24 @@ def test_a_replace_left_half_done_keeps_its_person_loaded(tmp_path: Path) -> Non
         )
         aside.close()
     store.close()
+
+
+def test_below_the_threshold_everyone_is_planned_in_memory(job: JobRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``[state] set_aside_from``: the links of the job's largest system from which a run sets people aside."""
+    listings, _ = _world(job, 60, 1)
+    _serve(job, listings, per=7)
+    largest = job.store.largest_system("leads")
+    assert 50 <= largest <= 64  # 60 people, each linked once a system (plus the odd extra)
+    plans = {}
+    for threshold in (largest + 1, largest, 0):
+        job._known.clear()
+        ids = count(1)
+        monkeypatch.setattr(
+            "syncd.runner.uuid", SimpleNamespace(uuid4=lambda ids=ids: SimpleNamespace(hex=f"new{next(ids)}"))
+        )
+        job.set_aside_from = threshold
+        report = RunReport("leads", "test", True)
+        asyncio.run(job._run(report, structlog.get_logger("test"), True, False))
+        plans[threshold] = repr(report.plan)
+        assert (report.loaded == 60) == (threshold > largest), (threshold, report.loaded)
+    assert len(set(plans.values())) == 1
