@@ -835,7 +835,7 @@ def bench_config(box: Any, directory: Path, args: argparse.Namespace) -> Path:
     path: Path = box.write_config(directory, {"leads": Sandbox.leads_job()}, **rates)
     # the product's default, not the sandbox's 0: whether quiet people are set aside depends on the state's size
     config = tomllib.loads(path.read_text(encoding="utf-8"))
-    if args.set_aside_from is None:
+    if getattr(args, "set_aside_from", None) is None:
         del config["state"]["set_aside_from"]
     else:
         config["state"]["set_aside_from"] = args.set_aside_from
