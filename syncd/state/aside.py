@@ -3,17 +3,21 @@
 A run of a million people where one in a hundred changed used to hold every listed record and every link
 in Python objects (2.5 GB, bench/README.md), only for the planner to skip the quiet 99%. Instead, as each
 page is mapped, a record that holds exactly the values its link last synced (clean values, nothing
-unreadable, no mapping problem) goes to a private temporary SQLite file, and the listing keeps a number in
-its place. Once every listing is in, :meth:`SetAside.decide` streams the job's links once, ordered by
-person, and names the people who need the planner: anyone with a link that is gone, on a system outside the
-job's ranking, replaced half-way, listed changed, listed twice, or missing from a complete listing; anyone
-without a link on a system the planner would create in; anyone sharing a phone, an e-mail or an entity id
-with an unlinked record (the matcher must see them). Those are loaded with their set-aside records put
+unreadable, no mapping problem), or whose link is gone, goes to a private temporary SQLite file, and the
+listing keeps a number in its place. Once every listing is in, :meth:`SetAside.decide` streams the job's links
+once, ordered by person, and names the people who need the planner: anyone with some links gone (all gone:
+deleted everywhere, quiet), a link on a system outside the job's ranking, a record replaced half-way, listed
+changed, listed twice, or missing from a complete listing; anyone without a link on a system the planner
+would create in; anyone sharing a phone, an e-mail or an entity id with an unlinked record (the matcher must
+see them). Those are loaded with their set-aside records put
 back; every other person is one the planner would find quiet (``_EntityPlanner.quiet_check``, which
 ``engine.plan.quiet_scope`` keeps in step with this) and is only counted.
 
 The rule errs one way only: a person loaded needlessly is found quiet by the planner; a person set aside
 wrongly would be a change not synced. ``tests/unit/test_aside.py`` plans the same runs both ways.
+
+A run sets aside only on a large state (``[state] set_aside_from``, JobRun): below it the daemon's memo holds
+every record anyway, and planning everyone costs less CPU than setting them aside.
 """
 
 from __future__ import annotations
