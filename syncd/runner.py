@@ -347,7 +347,7 @@ class JobRun:
         self._seen: dict[str, dict[str, tuple[dict[str, Any] | None, Record]]] = {}
         # this fetch's pages, mapped (a placeholder for a record set aside)
         self._paged: dict[str, list[tuple[dict[str, Any] | None, Record | Placeholder | None]]] = {}
-        #: links of the job's largest system from which a run sets quiet people's records aside on disk as their
+        #: live links of the job's largest system from which a run sets quiet people's records aside on disk as their
         #: pages come (``[state] set_aside_from``). Below it every person is planned in memory: the memo holds
         #: their records anyway (MEMO_LIMIT), and setting aside costs ~6–13 µs a record. None: never.
         self.set_aside_from: int | None = loaded.config.state.set_aside_from
@@ -525,15 +525,14 @@ class JobRun:
             for j in sorted(pending, key=lambda j: j.id or 0)
             if j.action == "update" and j.system in self.connectors and self.connectors[j.system].replaces
         }
-        scope = {
-            name: Fetched([], complete=lst.complete, incremental=lst.incremental) for name, lst in listings.items()
-        }
         aside, self._aside = self._aside, None
         decision = None
         restored: dict[int, Record] = {}
         try:
             if aside is not None:
-                complete, must_live = quiet_scope(self.roles, self.policies, scope)
+                complete, must_live = quiet_scope(
+                    self.roles, self.policies, {name: lst.complete for name, lst in listings.items()}
+                )
                 items = {name: lst.items for name, lst in listings.items()}
                 decision = aside.decide(items, complete, must_live, tuple(self.policies.match_on), replacing)
                 restored = aside.restore(decision.active, self._rebuild)
@@ -570,7 +569,9 @@ class JobRun:
     async def _fetch(self, report: RunReport, bound: Any) -> dict[str, Listing]:
         names = list(self.connectors)
         threshold = self.set_aside_from
-        big = threshold is not None and (threshold == 0 or self.store.largest_system(self.job_name) >= threshold)
+        big = threshold is not None and (
+            threshold == 0 or max(self.store.links_count(self.job_name).values(), default=0) >= threshold
+        )
         self._aside = SetAside(self.store, self.job_name) if big else None
         # each page is mapped as it arrives, while the next one waits for its turn under the rate limit, so
         # the last page leaves little local work before planning (_record_page keeps the pages' records, in order,
@@ -588,10 +589,7 @@ class JobRun:
         listings: dict[str, Listing] = {}
         for name, result in zip(names, results, strict=True):
             if isinstance(result, AuthError):
-                if self._aside is not None:
-                    self._aside.close()
-                    self._aside = None
-                raise result
+                raise result  # (run() closes the set-aside file)
             if isinstance(result, BaseException):
                 if not isinstance(result, ProviderError):
                     raise result

@@ -241,7 +241,7 @@ class StateConfig(Strict):
     set_aside_from: int = Field(
         250_000,
         ge=0,
-        description="links one system holds in a job's state from which its runs set quiet people's records "
+        description="live links one system holds in a job's state from which its runs set quiet people's records "
         "aside on disk instead of planning everyone in memory (0: always)",
     )
 

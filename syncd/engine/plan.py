@@ -225,12 +225,13 @@ def _delete_guard(
 
 
 def quiet_scope(
-    roles: Mapping[str, SystemRole], policies: Policies, fetched: Mapping[str, Fetched]
+    roles: Mapping[str, SystemRole], policies: Policies, listed_in_full: Mapping[str, bool]
 ) -> tuple[dict[str, bool], list[str]]:
     """What a quiet person's links must fit (``_EntityPlanner.quiet_check``, and ``syncd.state.aside`` for the
     people it sets aside unloaded): the job's ranked systems, each with whether its listing is complete, and
-    the systems a person must be linked on (else the planner would create a record there)."""
-    complete = {s: s in fetched and fetched[s].complete for s in roles if s in policies.priority}
+    the systems a person must be linked on (else the planner would create a record there). ``listed_in_full``:
+    each fetched system's listing, complete or not."""
+    complete = {s: listed_in_full.get(s, False) for s in roles if s in policies.priority}
     must_live = [s for s in policies.priority if s in roles and roles[s].can_create and complete.get(s, False)]
     return complete, must_live
 
@@ -278,7 +279,7 @@ class _EntityPlanner:
         2.5M link updates only to skip them when recording (bench/README.md). Anything else returns False and
         takes the full path."""
         replacing = self.replacing
-        complete, must_live = quiet_scope(self.roles, self.policies, self.fetched)
+        complete, must_live = quiet_scope(self.roles, self.policies, {s: f.complete for s, f in self.fetched.items()})
         # per ranked system of the job: (its listed records by entity, listing complete)
         info = {s: (present.get(s) or {}, full) for s, full in complete.items()}
 

@@ -13,6 +13,7 @@ import os
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -128,14 +129,25 @@ class Store:
                 ent.links[system] = LinkState(system, remote_id, values, bool(gone))
         return out
 
+    @contextmanager
+    def _driver_cursor(self) -> Iterator[Any]:
+        """A cursor of the database driver itself, on a pooled connection (SQLite's hot reads of a run)."""
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+        finally:
+            raw.close()  # back to the pool
+
     def links_by_remote(self, job: str, system: str, remote_ids: list[str]) -> list[tuple[str, str, str, bool]]:
         """(remote id, entity, synced text, gone) of the links that hold these remote ids: one query a page (for
         SQLite through the driver itself: SQLAlchemy's statement building cost more than the query)."""
         if self.engine.dialect.name == "sqlite":
-            raw = self.engine.raw_connection()
-            try:
-                cursor = raw.cursor()
-                found: list[tuple[str, str, str, bool]] = []
+            found: list[tuple[str, str, str, bool]] = []
+            with self._driver_cursor() as cursor:
                 for part in _chunks(remote_ids):
                     marks = ",".join("?" * len(part))
                     cursor.execute(
@@ -144,10 +156,7 @@ class Store:
                         (job, system, *part),
                     )
                     found.extend((rid, eid, synced, bool(gone)) for rid, eid, synced, gone in cursor.fetchall())
-                cursor.close()
-                return found
-            finally:
-                raw.close()  # back to the pool
+            return found
         of = _in("SELECT remote_id, entity_id, synced, gone FROM link WHERE job = :job AND system = :system "
                  "AND remote_id IN :part")  # fmt: skip
         with self.engine.connect() as conn:
@@ -157,27 +166,16 @@ class Store:
                 for rid, eid, synced, gone in conn.execute(of, {"job": job, "system": system, "part": part})
             ]
 
-    def largest_system(self, job: str) -> int:
-        """How many links the job's largest system holds (one counting query)."""
-        query = text("SELECT count(*) FROM link WHERE job = :job GROUP BY system ORDER BY 1 DESC LIMIT 1")
-        with self.engine.connect() as conn:
-            return int(conn.execute(query, {"job": job}).scalar() or 0)
-
     def link_stream(self, job: str, *, synced: bool = False) -> Iterator[tuple[str, str, str, bool, str | None]]:
         """Every link of the job as (entity, system, remote id, gone, synced text or None), ordered by
         entity: read as a stream, so that deciding about a million people never holds them all."""
         columns = "entity_id, system, remote_id, gone, " + ("synced" if synced else "NULL")
         if self.engine.dialect.name == "sqlite":  # through the driver: SQLAlchemy's rows cost 3 µs each
-            raw = self.engine.raw_connection()
-            try:
-                cursor = raw.cursor()
+            with self._driver_cursor() as cursor:
                 cursor.execute(f"SELECT {columns} FROM link WHERE job = ? ORDER BY entity_id", (job,))
                 while rows := cursor.fetchmany(5000):
                     for eid, system, remote_id, gone, text_ in rows:
                         yield eid, system, remote_id, bool(gone), text_
-                cursor.close()
-            finally:
-                raw.close()
             return
         query = text(f"SELECT {columns} FROM link WHERE job = :job ORDER BY entity_id")
         with self.engine.connect() as conn:
@@ -643,12 +641,10 @@ class Store:
             return list(session.exec(query))
 
     def links_count(self, job: str) -> dict[str, int]:
-        with Session(self.engine) as session:
-            rows = session.exec(select(Link.system).where(Link.job == job, Link.gone == False))  # noqa: E712
-            out: dict[str, int] = defaultdict(int)
-            for system in rows:
-                out[system] += 1
-            return dict(out)
+        """Live links per system (counted by the database: a run asks as it starts, at 1M too)."""
+        query = text("SELECT system, count(*) FROM link WHERE job = :job AND NOT gone GROUP BY system")
+        with self.engine.connect() as conn:
+            return {system: int(n) for system, n in conn.execute(query, {"job": job})}
 
     def integrity_ok(self) -> bool:
         with self.engine.connect() as conn:
