@@ -967,6 +967,54 @@ def local_roles(directory: Path) -> Any:
     return JobRun(loaded, "leads", Store(loaded.state_url))
 
 
+def local_person(i: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """Person i of the local modes: their values on each listed system (Callsavvy and Callyzer, half of them the
+    Apps API too), and what CallPage last showed of a tenth of them (a cursor-read source: linked, not listed)."""
+    first, last = FIRST[i % len(FIRST)], LAST[(i // len(FIRST)) % len(LAST)]
+    phone = f"+91{6_000_000_000 + i * 7}"
+    email = f"{first}.{last}{i}@example.in".lower()
+    company, status = COMPANIES[i % len(COMPANIES)], STATUSES[i % len(STATUSES)]
+    per: dict[str, dict[str, Any]] = {
+        "callsavvy": {"first_name": first, "last_name": last, "email": email, "phone": phone, "status": status,
+                      "priority": "Warm", "summary": "Sample lead", "company": company, "tags": ["callsavvy"]},
+        "callyzer": {"first_name": first, "last_name": last, "email": email, "phone": phone, "company": company,
+                     "status": status, "tags": ["callsavvy"]},
+    }  # fmt: skip
+    if i % 2 == 0:
+        per["appsapi"] = {"first_name": first, "last_name": last, "email": email, "phone": phone}
+    callpage = None
+    if i % 10 == 0:
+        callpage = {"first_name": first, "last_name": last, "email": email, "phone": phone, "source": "CallPage",
+                    "tags": ["callpage"]}  # fmt: skip
+    return per, callpage
+
+
+def listed_raw(job: Any, template: dict[str, Any], system: str, i: int, values: dict[str, Any]) -> dict[str, Any]:
+    """Person i's record on ``system`` as its provider lists it: the template with the values written in by the
+    mapping, then parsed from JSON text (its own objects, as a listing's)."""
+    from syncd.mapping import paths
+
+    mapper = job.mappers[system]
+    raw = mapper.to_provider(values, template)
+    paths.put(raw, mapper.spec.id_path, f"{system[:2]}{i}")
+    parsed: dict[str, Any] = json.loads(json.dumps(raw))
+    return parsed
+
+
+def write_rows(conn: Any, entity_rows: list[dict[str, Any]], link_rows: list[dict[str, Any]]) -> None:
+    """Inserts the rows gathered so far and empties the lists (the state is written in chunks)."""
+    from sqlalchemy import insert
+
+    from syncd.state.models import Entity, Link
+
+    if entity_rows:
+        conn.execute(insert(Entity), entity_rows)
+    if link_rows:
+        conn.execute(insert(Link), link_rows)
+    entity_rows.clear()
+    link_rows.clear()
+
+
 def local_entities(
     n: int, changed: float, seed: int, job: Any, templates: dict[str, dict[str, Any]] | None = None
 ) -> tuple[dict[str, Any], dict[str, Any], int, dict[str, float]]:
@@ -983,11 +1031,7 @@ def local_entities(
     the listings, the number of records and the seconds spent writing and reading the state."""
     from datetime import UTC, datetime
 
-    from sqlalchemy import insert
-
     from syncd.engine.model import Fetched, Record, pack
-    from syncd.mapping import paths
-    from syncd.state.models import Entity, Link
     from syncd.state.store import _json
 
     store = job.store
@@ -1001,48 +1045,29 @@ def local_entities(
 
     def flush(conn: Any) -> float:
         t = time.perf_counter()
-        if entity_rows:
-            conn.execute(insert(Entity), entity_rows)
-        if link_rows:
-            conn.execute(insert(Link), link_rows)
-        entity_rows.clear()
-        link_rows.clear()
+        write_rows(conn, entity_rows, link_rows)
         return time.perf_counter() - t
 
     with store.engine.begin() as conn:  # written in chunks, so the rows never sit in memory all at once
         for i in range(n):
-            first, last = FIRST[i % len(FIRST)], LAST[(i // len(FIRST)) % len(LAST)]
-            phone = f"+91{6_000_000_000 + i * 7}"
-            email = f"{first}.{last}{i}@example.in".lower()
-            company, status = COMPANIES[i % len(COMPANIES)], STATUSES[i % len(STATUSES)]
             eid = f"{rng.getrandbits(128):032x}"
-            per: dict[str, dict[str, Any]] = {
-                "callsavvy": {"first_name": first, "last_name": last, "email": email, "phone": phone,
-                              "status": status, "priority": "Warm", "summary": "Sample lead", "company": company,
-                              "tags": ["callsavvy"]},
-                "callyzer": {"first_name": first, "last_name": last, "email": email, "phone": phone,
-                             "company": company, "status": status, "tags": ["callsavvy"]},
-            }  # fmt: skip
-            if i % 2 == 0:
-                per["appsapi"] = {"first_name": first, "last_name": last, "email": email, "phone": phone}
+            per, callpage = local_person(i)
             entity_rows.append({"id": eid, "job": "leads", "created_at": stamp, "deleted_at": None})
             for system, values in per.items():
                 rid = f"{system[:2]}{i}"
                 if templates is None:
                     rec = Record(system, rid, values, pack({"id": rid}, system))
                 else:
-                    mapper = job.mappers[system]
-                    raw = mapper.to_provider(values, templates[system])
-                    paths.put(raw, mapper.spec.id_path, rid)
-                    rec = job._record(system, json.loads(json.dumps(raw)))  # its own objects, as parsed
+                    found = job._record(system, listed_raw(job, templates[system], system, i, values))
+                    assert found is not None
+                    rec = found
                 link_rows.append({"entity_id": eid, "job": "leads", "system": system, "remote_id": rid,
                                   "synced": _json(rec.values), "gone": False, "updated_at": stamp})  # fmt: skip
                 lists[system].append(rec)
-            if i % 10 == 0:
-                callpage = {"first_name": first, "last_name": last, "email": email, "phone": phone,
-                            "source": "CallPage", "tags": ["callpage"]}  # fmt: skip
-                link_rows.append({"entity_id": eid, "job": "leads", "system": "callpage", "remote_id": phone,
-                                  "synced": _json(callpage), "gone": False, "updated_at": stamp})  # fmt: skip
+            if callpage is not None:
+                link_rows.append({"entity_id": eid, "job": "leads", "system": "callpage",
+                                  "remote_id": callpage["phone"], "synced": _json(callpage), "gone": False,
+                                  "updated_at": stamp})  # fmt: skip
             if len(link_rows) >= 20_000:
                 written += flush(conn)
         written += flush(conn)
@@ -1126,12 +1151,9 @@ def local_run_scenario(
     from datetime import UTC, datetime
 
     import structlog
-    from sqlalchemy import insert
 
     import syncd.runner as runner
     import syncd.state.aside as aside
-    from syncd.mapping import paths
-    from syncd.state.models import Entity, Link
     from syncd.state.store import _json
 
     directory = Path(tempfile.mkdtemp(prefix="syncd-bench-local-"))
@@ -1139,28 +1161,6 @@ def local_run_scenario(
     base = current_rss_mb()
     rng = random.Random(seed)
     edits = {i: rng.choice(["callsavvy", "callyzer"]) for i in rng.sample(range(n), int(n * changed))}
-
-    def person(i: int) -> tuple[str, dict[str, dict[str, Any]]]:
-        first, last = FIRST[i % len(FIRST)], LAST[(i // len(FIRST)) % len(LAST)]
-        phone = f"+91{6_000_000_000 + i * 7}"
-        email = f"{first}.{last}{i}@example.in".lower()
-        company, status = COMPANIES[i % len(COMPANIES)], STATUSES[i % len(STATUSES)]
-        per_system: dict[str, dict[str, Any]] = {
-            "callsavvy": {"first_name": first, "last_name": last, "email": email, "phone": phone, "status": status,
-                          "priority": "Warm", "summary": "Sample lead", "company": company, "tags": ["callsavvy"]},
-            "callyzer": {"first_name": first, "last_name": last, "email": email, "phone": phone, "company": company,
-                         "status": status, "tags": ["callsavvy"]},
-        }  # fmt: skip
-        if i % 2 == 0:
-            per_system["appsapi"] = {"first_name": first, "last_name": last, "email": email, "phone": phone}
-        return phone, per_system
-
-    def raw_of(system: str, i: int, values: dict[str, Any]) -> dict[str, Any]:
-        mapper = job.mappers[system]
-        raw = mapper.to_provider(values, templates[system])
-        paths.put(raw, mapper.spec.id_path, f"{system[:2]}{i}")
-        parsed: dict[str, Any] = json.loads(json.dumps(raw))  # its own objects, as parsed from a listing
-        return parsed
 
     t = time.perf_counter()
     stamp = datetime.now(UTC)
@@ -1171,27 +1171,21 @@ def local_run_scenario(
         for i in range(n):
             eid = f"{rng.getrandbits(128):032x}"
             entity_rows.append({"id": eid, "job": "leads", "created_at": stamp, "deleted_at": None})
-            phone, per_system = person(i)
+            per_system, callpage = local_person(i)
             for system, values in per_system.items():
-                rec = job._record(system, raw_of(system, i, values), keep=False)
+                rec = job._record(system, listed_raw(job, templates[system], system, i, values), keep=False)
                 assert rec is not None
                 link_rows.append({"entity_id": eid, "job": "leads", "system": system, "remote_id": rec.remote_id,
                                   "synced": _json(rec.values), "gone": False, "updated_at": stamp})  # fmt: skip
-            if i % 10 == 0:
-                callpage = {"first_name": per_system["callyzer"]["first_name"], "last_name": per_system["callyzer"]
-                            ["last_name"], "email": per_system["callyzer"]["email"], "phone": phone,
-                            "source": "CallPage", "tags": ["callpage"]}  # fmt: skip
-                link_rows.append({"entity_id": eid, "job": "leads", "system": "callpage", "remote_id": phone,
-                                  "synced": _json(callpage), "gone": False, "updated_at": stamp})  # fmt: skip
+            if callpage is not None:
+                link_rows.append({"entity_id": eid, "job": "leads", "system": "callpage",
+                                  "remote_id": callpage["phone"], "synced": _json(callpage), "gone": False,
+                                  "updated_at": stamp})  # fmt: skip
             if len(link_rows) >= 20_000:
                 links += len(link_rows)
-                conn.execute(insert(Entity), entity_rows)
-                conn.execute(insert(Link), link_rows)
-                entity_rows.clear()
-                link_rows.clear()
+                write_rows(conn, entity_rows, link_rows)
         links += len(link_rows)
-        conn.execute(insert(Entity), entity_rows)
-        conn.execute(insert(Link), link_rows)
+        write_rows(conn, entity_rows, link_rows)
     written = time.perf_counter() - t
     gc.collect()
     before = current_rss_mb()
@@ -1199,12 +1193,12 @@ def local_run_scenario(
     def pages(system: str) -> Any:
         page: list[dict[str, Any]] = []
         for i in range(n):
-            values = person(i)[1].get(system)
+            values = local_person(i)[0].get(system)
             if values is None:
                 continue
             if edits.get(i) == system:
                 values = {**values, "company": f"Changed Co {i}"}
-            page.append(raw_of(system, i, values))
+            page.append(listed_raw(job, templates[system], system, i, values))
             if len(page) == per:
                 yield page
                 page = []
@@ -1233,31 +1227,11 @@ def local_run_scenario(
 
         connector.fetch = fetch
 
-    timed: dict[str, float] = {}
-
-    def timing(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*a: Any, **k: Any) -> Any:
-            c = time.process_time()
-            try:
-                return fn(*a, **k)
-            finally:
-                timed[name] = timed.get(name, 0.0) + time.process_time() - c
-
-        return wrapper
-
-    job._load_state = timing("state", job._load_state)  # type: ignore[method-assign]
-    job._record_page = timing("pages", job._record_page)  # type: ignore[method-assign]
-    aside.SetAside.page = timing("aside", aside.SetAside.page)  # type: ignore[method-assign]
-    runner.make_plan = timing("plan", runner.make_plan)
-    loaded: list[int] = []
-    load_entities = job.store.load_entities
-
-    def counted(*a: Any, **k: Any) -> Any:
-        out = load_entities(*a, **k)
-        loaded.append(len(out))
-        return out
-
-    job.store.load_entities = counted  # type: ignore[method-assign]
+    METER.reset()  # each timed function's CPU, in the thread it runs in (_load_state: a worker)
+    job._load_state = METER.wrap("state", job._load_state)  # type: ignore[method-assign]
+    job._record_page = METER.wrap("pages", job._record_page)  # type: ignore[method-assign]
+    aside.SetAside.page = METER.wrap("aside", aside.SetAside.page)  # type: ignore[method-assign]
+    runner.make_plan = METER.wrap("plan", runner.make_plan)
     report = runner.RunReport("leads", "bench", True)
     c, w = time.process_time(), time.perf_counter()
     asyncio.run(job._run(report, structlog.get_logger("bench"), True, False))
@@ -1266,10 +1240,10 @@ def local_run_scenario(
     assert result is not None
     queue.put({
         "n": n, "changed": changed, "records": sum(report.fetched.values()), "links": links, "written": written,
-        "cpu": cpu, "wall": wall, "state": timed.get("state", 0.0), "plan": timed.get("plan", 0.0),
-        "pages": timed.get("pages", 0.0), "aside": timed.get("aside", 0.0),
+        "cpu": cpu, "wall": wall, "state": METER.cpu["state"], "plan": METER.cpu["plan"],
+        "pages": METER.cpu["pages"], "aside": METER.cpu["aside"],
         "base_rss": base, "input_rss": before, "peak_rss": rss_mb(), "actions": len(result.actions),
-        "link_updates": len(result.links), "quiet": result.quiet, "loaded": loaded[0] if loaded else 0,
+        "link_updates": len(result.links), "quiet": result.quiet, "loaded": report.loaded,
         "counts": result.counts(), "load": os.getloadavg()[0],
     })  # fmt: skip
     shutil.rmtree(directory, ignore_errors=True)
