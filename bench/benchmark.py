@@ -1001,6 +1001,14 @@ def listed_raw(job: Any, template: dict[str, Any], system: str, i: int, values: 
     return parsed
 
 
+def link_row(eid: str, system: str, remote_id: str, synced: dict[str, Any], stamp: Any) -> dict[str, Any]:
+    """A link row of the leads job, as last synced with ``synced``."""
+    from syncd.state.store import _json
+
+    return {"entity_id": eid, "job": "leads", "system": system, "remote_id": remote_id, "synced": _json(synced),
+            "gone": False, "updated_at": stamp}  # fmt: skip
+
+
 def write_rows(conn: Any, entity_rows: list[dict[str, Any]], link_rows: list[dict[str, Any]]) -> None:
     """Inserts the rows gathered so far and empties the lists (the state is written in chunks)."""
     from sqlalchemy import insert
@@ -1032,7 +1040,6 @@ def local_entities(
     from datetime import UTC, datetime
 
     from syncd.engine.model import Fetched, Record, pack
-    from syncd.state.store import _json
 
     store = job.store
 
@@ -1061,13 +1068,10 @@ def local_entities(
                     found = job._record(system, listed_raw(job, templates[system], system, i, values))
                     assert found is not None
                     rec = found
-                link_rows.append({"entity_id": eid, "job": "leads", "system": system, "remote_id": rid,
-                                  "synced": _json(rec.values), "gone": False, "updated_at": stamp})  # fmt: skip
+                link_rows.append(link_row(eid, system, rid, rec.values, stamp))
                 lists[system].append(rec)
             if callpage is not None:
-                link_rows.append({"entity_id": eid, "job": "leads", "system": "callpage",
-                                  "remote_id": callpage["phone"], "synced": _json(callpage), "gone": False,
-                                  "updated_at": stamp})  # fmt: skip
+                link_rows.append(link_row(eid, "callpage", callpage["phone"], callpage, stamp))
             if len(link_rows) >= 20_000:
                 written += flush(conn)
         written += flush(conn)
@@ -1154,7 +1158,6 @@ def local_run_scenario(
 
     import syncd.runner as runner
     import syncd.state.aside as aside
-    from syncd.state.store import _json
 
     directory = Path(tempfile.mkdtemp(prefix="syncd-bench-local-"))
     job = local_roles(directory)
@@ -1175,12 +1178,9 @@ def local_run_scenario(
             for system, values in per_system.items():
                 rec = job._record(system, listed_raw(job, templates[system], system, i, values), keep=False)
                 assert rec is not None
-                link_rows.append({"entity_id": eid, "job": "leads", "system": system, "remote_id": rec.remote_id,
-                                  "synced": _json(rec.values), "gone": False, "updated_at": stamp})  # fmt: skip
+                link_rows.append(link_row(eid, system, rec.remote_id, rec.values, stamp))
             if callpage is not None:
-                link_rows.append({"entity_id": eid, "job": "leads", "system": "callpage",
-                                  "remote_id": callpage["phone"], "synced": _json(callpage), "gone": False,
-                                  "updated_at": stamp})  # fmt: skip
+                link_rows.append(link_row(eid, "callpage", callpage["phone"], callpage, stamp))
             if len(link_rows) >= 20_000:
                 links += len(link_rows)
                 write_rows(conn, entity_rows, link_rows)
