@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from syncd.engine import match
 from syncd.engine.model import Record
 from syncd.engine.plan import _is_clean
-from syncd.state.store import Store
+from syncd.state.store import Store, _chunks
 
 #: what a set-aside record leaves in its listing: its row in the file
 Placeholder = int
@@ -185,9 +185,7 @@ class SetAside:
         out: dict[Placeholder, Record] = {}
         if not active:
             return out
-        ids = sorted(active)
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
+        for part in _chunks(sorted(active)):
             marks = ",".join("?" * len(part))
             query = f"SELECT seq, system, packed FROM aside WHERE entity_id IN ({marks})"
             for seq, system, packed in self.db.execute(query, part):
