@@ -80,7 +80,8 @@ def report_text(report: RunReport) -> str:
     if report.plan is not None:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(report.plan.counts().items()) if v)
         lines.append(f"  planned: {counts or 'nothing'}")
-        lines.append(f"  people: {report.plan.quiet} unchanged, {report.loaded} planned in memory")
+        early = f", {report.early} of them before the last listing was in" if report.early else ""
+        lines.append(f"  people: {report.plan.quiet} unchanged, {report.loaded} planned in memory{early}")
     calls = ", ".join(f"{s} {a['calls']} calls" + (f" ({a['rate_limited']}×429)" if a["rate_limited"] else "")
                       for s, a in report.api.items())  # fmt: skip
     lines.append(f"  api: {calls}")

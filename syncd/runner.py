@@ -11,6 +11,7 @@ import functools
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,6 +25,8 @@ from syncd.connectors.base import Connector
 from syncd.connectors.callsavvy_leads import CallsavvyLeads
 from syncd.connectors.callyzer import Callyzer
 from syncd.connectors.errors import AuthError, ProviderError
+from syncd.early_feed import AsideFeed, Feed, MemoryFeed
+from syncd.early_writes import EarlyPlanner
 from syncd.engine.model import (
     Action,
     EntityState,
@@ -106,17 +109,25 @@ class Checkpoint:
         """Indexes the plan by person once, so that each save costs what it records, not a pass over the whole
         plan: a 100k initial sync saves about 650 times (bench/README.md)."""
         self.plan, self.outcomes = plan, outcomes
-        self.links_of, self.actions_of, self.place = {}, {}, {}
+        self.links_of, self.actions_of, self.place, self.left, self.finished = {}, {}, {}, {}, set()
+        self.add(plan, actions)
+
+    def add(self, plan: Plan, actions: list[Action]) -> None:
+        """More of the run's plan (its people are none of those added before): written early
+        (``syncd.early_writes``), then the rest."""
+        if self.plan is None:
+            self.plan = plan
         for upd in plan.links:
             self.links_of.setdefault(upd.entity_id, []).append(upd)
             self.place.setdefault(upd.entity_id, len(self.place))
         for action in plan.actions:
             self.actions_of.setdefault(action.entity_id, []).append(action)
             self.place.setdefault(action.entity_id, len(self.place))
-        self.left = {u.entity_id: 0 for u in plan.links}
+        left = {u.entity_id: 0 for u in plan.links}
         for action in actions:
-            self.left[action.entity_id] = self.left.get(action.entity_id, 0) + 1
-        self.finished = {eid for eid, n in self.left.items() if n == 0}
+            left[action.entity_id] = left.get(action.entity_id, 0) + 1
+        self.left.update(left)
+        self.finished |= {eid for eid, n in left.items() if n == 0}
 
     def done(self, actions: list[Action]) -> None:
         for action in actions:
@@ -166,6 +177,124 @@ class Checkpoint:
         if self.saving is not None:
             saving, self.saving = self.saving, None
             await saving
+
+
+class Writer:
+    """Sends a run's writes as they are planned: one worker per system takes its actions in order, in chunks of
+    the connector's ``write_chunk``, and records the people whose writes are all done (``Checkpoint``). The
+    writes of a system that batches (Callyzer's bulksave), or that is still being listed, wait for
+    :meth:`release`: sent early they would go out in part-filled batches, or move the listing under its pages."""
+
+    def __init__(self, job: JobRun, checkpoint: Checkpoint) -> None:
+        self.job, self.checkpoint = job, checkpoint
+        self.outcomes: Outcomes = {}
+        self.queues: dict[str, asyncio.Queue[Action | None]] = {}
+        self.workers: list[asyncio.Task[None]] = []
+        self.waiting: dict[str, list[Action]] = {}
+        self.hold: set[str] | None = None  # the systems whose writes wait (None: none)
+        self.began = False
+
+    def send(self, plan: Plan, actions: list[Action]) -> None:
+        if not self.began:
+            self.checkpoint.begin(plan, actions, self.outcomes)
+            self.began = True
+        else:
+            self.checkpoint.add(plan, actions)
+        self.checkpoint.save(self.job, every=0)  # the people with nothing to send are done already
+        for action in actions:
+            if self.hold is not None and action.system in self.hold:
+                self.waiting.setdefault(action.system, []).append(action)
+            else:
+                self._queue(action.system).put_nowait(action)
+
+    def release(self) -> None:
+        self.hold = None
+        for system, actions in self.waiting.items():
+            queue = self._queue(system)
+            for action in actions:
+                queue.put_nowait(action)
+        self.waiting.clear()
+
+    def _queue(self, system: str) -> asyncio.Queue[Action | None]:
+        queue = self.queues.get(system)
+        if queue is None:
+            queue = self.queues[system] = asyncio.Queue()
+            self.workers.append(asyncio.ensure_future(self._work(system, queue)))
+        return queue
+
+    async def _work(self, name: str, queue: asyncio.Queue[Action | None]) -> None:
+        job, outcomes = self.job, self.outcomes
+        connector = job.connectors[name]
+        last = False
+        while not last:
+            first = await queue.get()
+            if first is None:
+                return
+            chunk = [first]
+            while len(chunk) < connector.write_chunk and not queue.empty():
+                action = queue.get_nowait()
+                if action is None:
+                    last = True
+                    break
+                chunk.append(action)
+            try:
+                results = await connector.write(chunk, job.mappers[name])
+            except ProviderError as exc:
+                for action in chunk:
+                    outcomes[id(action)] = (False, None, str(exc))
+                if isinstance(exc, AuthError):
+                    raise
+                continue
+            for item in results:
+                outcomes[id(item.action)] = (item.ok, item.remote_id, item.error)
+                if item.uncertain:
+                    job.uncertain.add(id(item.action))
+            self.checkpoint.done(chunk)
+            self.checkpoint.save(job)
+
+    def waited(self) -> list[Action]:
+        return [a for actions in self.waiting.values() for a in actions]
+
+    async def close(self, *, send: bool = True) -> None:
+        """Sends what waits (or, not ``send``, leaves it unsent: not done, so not recorded as written), then
+        waits for every write and the last checkpoint."""
+        if send:
+            self.release()
+        self.waiting.clear()
+        for queue in self.queues.values():
+            queue.put_nowait(None)
+        results = await asyncio.gather(*self.workers, return_exceptions=True)
+        await self.checkpoint.drain()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+
+@dataclass
+class EarlyRun:
+    """What a run planned and sent before its slowest listing was in (``syncd.early_writes``)."""
+
+    planner: EarlyPlanner
+    writer: Writer
+    checkpoint: Checkpoint
+    parts: list[Plan] = field(default_factory=list)
+
+
+def _joined(parts: list[Plan], rest: Plan) -> Plan:
+    """The run's plan: the parts planned early, then the rest (whose people are none of theirs)."""
+    if not parts:
+        return rest
+    return Plan(
+        rest.job,
+        actions=[a for p in parts for a in p.actions] + rest.actions,
+        links=[u for p in parts for u in p.links] + rest.links,
+        new_entities=rest.new_entities,
+        dropped_entities=rest.dropped_entities,
+        conflicts=[c for p in parts for c in p.conflicts] + rest.conflicts,
+        problems=[q for p in parts for q in p.problems] + rest.problems,
+        guard=rest.guard,
+        quiet=rest.quiet,
+    )
 
 
 def _expected_of(pending: list[Journal], kinds: tuple[str, ...]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -234,6 +363,7 @@ class RunReport:
     api: dict[str, dict[str, Any]] = field(default_factory=dict)
     fetched: dict[str, int] = field(default_factory=dict)
     loaded: int = 0  # people read from the state for the planner (the unchanged rest were set aside unread)
+    early: int = 0  # people planned and written while the slowest listing still came in (syncd.early_writes)
     seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
@@ -246,7 +376,11 @@ class RunReport:
             "exit_code": self.exit_code,
             "fetched": self.fetched,
             "planned": counts,
-            "people": {"unchanged": self.plan.quiet if self.plan else 0, "planned_in_memory": self.loaded},
+            "people": {
+                "unchanged": self.plan.quiet if self.plan else 0,
+                "planned_in_memory": self.loaded,
+                "planned_early": self.early,
+            },
             "failed": self.failed,
             "errors": self.errors,
             "warnings": self.warnings,
@@ -352,6 +486,12 @@ class JobRun:
         #: their records anyway (MEMO_LIMIT), and setting aside costs ~6–13 µs a record. None: never.
         self.set_aside_from: int | None = loaded.config.state.set_aside_from
         self._aside: SetAside | None = None
+        #: writes planned and sent before the slowest listing was in, this run (``syncd.early_writes``)
+        self._early: EarlyRun | None = None
+        #: whether a run may write early at all (``[jobs.X] write_early``; off: every write waits for every listing)
+        self.early_writes = job.write_early
+        self._restarts: dict[str, int] = {}  # listings read again from their first page, this fetch
+        self._wake: asyncio.Event | None = None  # set when the slow listing has a new page, or is in
         self.progress: Progress | None = None  # set by the CLI on a terminal
         self.mappers: dict[str, Mapper] = {}
         self.connectors: dict[str, Connector] = {}
@@ -433,7 +573,15 @@ class JobRun:
         return report
 
     async def _run(self, report: RunReport, bound: Any, dry_run: bool, allow_mass_delete: bool) -> None:
-        listings = await self._fetch(report, bound)
+        self.uncertain, self.unchanged, self._early = set(), set(), None
+        try:
+            listings = await self._fetch(report, bound, early=self.early_writes and not dry_run)
+        except BaseException:
+            if self._early is not None:  # what went out while the listings came in is recorded all the same
+                await self._close_early(report, self._early, send=False)
+            raise
+        early = self._early
+        report.early = len(early.planner.settled) if early is not None else 0
         # the state is read once the listings are in: only the people the planner must see (the rest were set
         # aside as their pages came, syncd.state.aside), and a link listed unchanged shares its record's values
         # instead of holding an equal copy; in a worker thread, as it streams every link once, beside a fetch
@@ -458,22 +606,28 @@ class JobRun:
             created=created,
             set_aside=state.set_aside,
             linked=state.linked,
+            settled=early.planner.settled if early is not None else (),
         )
         for system, result in fetched.items():
             for rec in result.records:
                 for problem in rec.problems:  # kept as read; a target that cannot take it fails visibly
                     report.warnings.append(f"{system} {rec.remote_id}: {problem}")
-        report.plan = plan
-        self.unchanged = _unchanged(plan, entities)
+        whole = _joined(early.parts, plan) if early is not None else plan
+        report.plan = whole
+        self.unchanged |= _unchanged(plan, entities)
         complete = {s for s, f in fetched.items() if f.complete}
         if self.stopping:
             report.status = "interrupted"
             report.errors.append(f"stopped before writing: {self.stopping}")
+            if early is not None:
+                await self._close_early(report, early, send=True)
             return
         if plan.guard and not allow_mass_delete:
             report.status, report.exit_code = "aborted", EXIT_RECORDS
             report.errors.append(plan.guard)
             bound.error("mass-delete guard", message=plan.guard)
+            if early is not None:
+                await self._close_early(report, early, send=True)
             return
         if dry_run:
             self._grade(report, plan, {})
@@ -482,21 +636,27 @@ class JobRun:
         sendable = [
             a for a in plan.actions if not a.problems and (a.system, a.entity_id, a.kind) not in skipped
         ]  # fmt: skip
-        self.held_back = {id(a) for a in plan.actions if (a.system, a.entity_id, a.kind) in skipped}
+        self.held_back |= {id(a) for a in plan.actions if (a.system, a.entity_id, a.kind) in skipped}
         journal_ids = self.store.journal(report.run_id, self.job_name, sendable)
+        if early is not None:
+            checkpoint, writer = early.checkpoint, early.writer
+            checkpoint.journal_ids.update(journal_ids)
+            checkpoint.complete = complete
+        else:
+            checkpoint = Checkpoint(report.run_id, journal_ids, complete)
+            writer = Writer(self, checkpoint)
         if self.progress is not None:
-            self.progress.start(self._expected_calls(sendable))
-        checkpoint = Checkpoint(report.run_id, journal_ids, complete)
+            self.progress.start(self._expected_calls(sendable + writer.waited()))
         try:
-            outcomes = await self._apply(plan, sendable, checkpoint)
+            outcomes = await self._apply(writer, plan, sendable)
         finally:
             if self.progress is not None:
                 self.progress.finish()
         problems = checkpoint.problems + self.store.record(
             report.run_id,
-            plan,
+            whole,
             outcomes,
-            journal_ids,
+            checkpoint.journal_ids,
             complete,
             recovered=[(j.id, j.entity_id, j.system) for j in pending if j.id],
             uncertain=self.uncertain,
@@ -506,13 +666,42 @@ class JobRun:
             skip=self.unchanged,
         )
         report.errors.extend(problems)
-        self.store.record_conflicts(plan)
+        self.store.record_conflicts(whole)
         for name, connector in self.connectors.items():
             if connector.incremental and name in report.fetched:  # fetched this run: its cursor may advance
                 cursor = connector.next_cursor(self.store.linked_remote_ids(self.job_name, name))
                 if cursor is not None:
                     self.store.set_cursor(self.job_name, name, cursor)
-        self._grade(report, plan, outcomes)
+        self._grade(report, whole, outcomes)
+
+    async def _close_early(self, report: RunReport, early: EarlyRun, *, send: bool) -> None:
+        """The end of a run that wrote early and stops before the rest of its plan (a stop, the mass-delete
+        guard, a listing that failed for good): the early writes still waiting go out when ``send`` (none holds
+        a delete; on a stop they come back unsent), and what went out is recorded and reported."""
+        part = _joined(early.parts, Plan(self.job_name))
+        try:
+            await early.writer.close(send=send)
+        finally:
+            problems = early.checkpoint.problems + self.store.record(
+                report.run_id,
+                part,
+                early.writer.outcomes,
+                early.checkpoint.journal_ids,
+                early.checkpoint.complete,
+                uncertain=self.uncertain,
+                held_back=self.held_back,
+                only=early.checkpoint.unrecorded(),
+                final=False,
+                skip=self.unchanged,
+            )
+            report.errors.extend(problems)
+            self.store.record_conflicts(part)
+        sent = sum(1 for ok, _, _ in early.writer.outcomes.values() if ok)
+        report.errors.append(
+            f"{sent} writes to {len(early.planner.settled)} people went out before the last listing was in "
+            "(all their records were listed; none was a delete)"
+        )
+        self._grade(report, part, early.writer.outcomes)
 
     def _load_state(self, listings: dict[str, Listing]) -> LoadedState:
         """What the planner needs from the state: the people it must see (all of them when nothing was set
@@ -566,7 +755,9 @@ class JobRun:
         """A set-aside record, mapped again from its raw bytes (as its page was: the same Record)."""
         return self._record(system, unpack(packed, system), keep=False)
 
-    async def _fetch(self, report: RunReport, bound: Any) -> dict[str, Listing]:
+    async def _fetch(self, report: RunReport, bound: Any, *, early: bool = False) -> dict[str, Listing]:
+        """Every listing at once. ``early``: once all but the slowest are in, the people whose records are all
+        listed are planned and written while it goes on (``_early_rounds``)."""
         names = list(self.connectors)
         threshold = self.set_aside_from
         big = threshold is not None and (
@@ -580,12 +771,21 @@ class JobRun:
             self.connectors[name].on_page = functools.partial(self._record_page, name)
             self.connectors[name].on_restart = functools.partial(self._restart_listing, name)
             self._seen[name] = {}
+        self._restarts = {}
+        self._wake = asyncio.Event()
+        tasks = {name: asyncio.ensure_future(self._listing(name)) for name in names}
+        rounds = asyncio.ensure_future(self._early_rounds(report.run_id, tasks)) if early else None
         try:
-            results = await asyncio.gather(*(self._listing(n) for n in names), return_exceptions=True)
+            results = await asyncio.gather(*tasks.values(), return_exceptions=True)
+            if rounds is not None:
+                await rounds
         finally:
+            if rounds is not None and not rounds.done():
+                rounds.cancel()
             for name in names:
                 self.connectors[name].on_page = None
                 self.connectors[name].on_restart = None
+            self._wake = None
         listings: dict[str, Listing] = {}
         for name, result in zip(names, results, strict=True):
             if isinstance(result, AuthError):
@@ -615,8 +815,74 @@ class JobRun:
         self._paged.clear()
         return listings
 
+    async def _early_rounds(self, run_id: str, tasks: Mapping[str, asyncio.Future[Any]]) -> None:
+        """Once every listing but one is in, whole (none failed; the last not a cursor-read source), plans the
+        people whose records are all listed as the last one's pages come, round by round, and sends their writes
+        (``syncd.early_writes``): a steady run's writes to the fast systems then go out while the slow system is
+        still listed, instead of queueing behind its last page."""
+        waiting = set(tasks.values())
+        while len(waiting) > 1:
+            done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if any(task.cancelled() or task.exception() is not None for task in done):
+                return
+        slow = next((name for name, task in tasks.items() if task in waiting), None)
+        if slow is None or self.connectors[slow].incremental:
+            return
+        listed = {name: task.result()[0] for name, task in tasks.items() if name != slow}
+        kinds = {name: (not self.connectors[name].incremental, self.connectors[name].incremental) for name in listed}
+        pending, resolutions, skipped = await asyncio.to_thread(self._early_state)
+        planner = EarlyPlanner(
+            self.job_name, self.roles, self.policies, slow, kinds,
+            {j.entity_id for j in pending}, resolutions, lambda: uuid.uuid4().hex,
+        )  # fmt: skip
+        feed: Feed = (
+            MemoryFeed(self.store, self.job_name, planner)
+            if self._aside is None
+            else AsideFeed(self.store, self.job_name, planner, self._aside, self._rebuild)
+        )
+        await feed.start(listed)
+        read, restarts = 0, self._restarts.get(slow, 0)
+        wake = self._wake
+        while wake is not None and not tasks[slow].done() and not self.stopping:
+            wake.clear()
+            if self._restarts.get(slow, 0) != restarts:
+                planner.restart()
+                read, restarts = 0, self._restarts.get(slow, 0)
+            paged = self._paged.get(slow, [])
+            await feed.page([item for _, item in paged[read:]])
+            read = len(paged)
+            part = planner.plan_round()
+            if part is not None:
+                await self._write_early(run_id, slow, planner, part, skipped)
+            if not tasks[slow].done():
+                await wake.wait()
+
+    def _early_state(self) -> tuple[list[Journal], dict[tuple[str, str], str], set[tuple[str, str, str]]]:
+        job, store = self.job_name, self.store
+        return store.pending_journal(job), store.resolutions(job), store.skipped(job)
+
+    async def _write_early(
+        self, run_id: str, slow: str, planner: EarlyPlanner, part: Plan, skipped: set[tuple[str, str, str]]
+    ) -> None:
+        early = self._early
+        if early is None:
+            complete = {name for name, (full, _) in planner.kinds.items() if full and name != slow}
+            checkpoint = Checkpoint(run_id, {}, complete)
+            writer = Writer(self, checkpoint)
+            # a batching system's writes fill whole batches at the end; the slow system is still being listed
+            writer.hold = {slow} | {name for name, c in self.connectors.items() if c.batches}
+            early = self._early = EarlyRun(planner, writer, checkpoint)
+        sendable = [a for a in part.actions if not a.problems and (a.system, a.entity_id, a.kind) not in skipped]
+        self.held_back |= {id(a) for a in part.actions if (a.system, a.entity_id, a.kind) in skipped}
+        ids = await asyncio.to_thread(self.store.journal, run_id, self.job_name, sendable)
+        early.checkpoint.journal_ids.update(ids)
+        self.unchanged |= _unchanged(part, planner.entities)
+        early.parts.append(part)
+        early.writer.send(part, sendable)
+
     def _restart_listing(self, system: str) -> None:
         """A listing read again from its first page: what its pages handed over so far is forgotten."""
+        self._restarts[system] = self._restarts.get(system, 0) + 1
         self._paged.pop(system, None)
         if self._aside is not None:
             self._aside.drop(system)
@@ -626,7 +892,12 @@ class JobRun:
     async def _listing(self, name: str) -> tuple[list[Record | Placeholder], list[str]]:
         """One system's listing, mapped as soon as it is read: a listing that comes in one answer (Callsavvy's)
         is released then, not held while the other systems' pages still come in."""
-        items, skipped = self._map(name, await self.connectors[name].fetch())
+        try:
+            raws = await self.connectors[name].fetch()
+        finally:
+            if self._wake is not None:
+                self._wake.set()
+        items, skipped = self._map(name, raws)
         if self._aside is not None:
             self._aside.settle(name, items)
         return items, skipped
@@ -679,6 +950,8 @@ class JobRun:
         records = [record(system, raw, keep) for raw in raws]
         items = self._aside.page(system, records) if self._aside is not None else records
         self._paged.setdefault(system, []).extend(zip((r if keep else None for r in raws), items, strict=True))
+        if self._wake is not None:
+            self._wake.set()
 
     def _record(self, system: str, raw: dict[str, Any], keep: bool = True) -> Record | None:
         """One listed record in canonical form; None when it has no id.
@@ -720,43 +993,13 @@ class JobRun:
                 del self._seen[system]
         return record
 
-    async def _apply(self, plan: Plan, actions: list[Action], checkpoint: Checkpoint) -> Outcomes:
-        """Sends the writes, every system at once, each in chunks (a Callyzer chunk is one full bulksave);
-        after each chunk the people whose writes are all done are recorded, so a long run killed half way
-        repeats none of what it finished."""
-        self.uncertain = set()
-        by_system: dict[str, list[Action]] = {}
-        for action in actions:
-            by_system.setdefault(action.system, []).append(action)
-        outcomes: Outcomes = {}
-        checkpoint.begin(plan, actions, outcomes)
-        checkpoint.save(self, every=0)  # the people with nothing to send are done already
-
-        async def one(name: str) -> None:
-            connector, todo = self.connectors[name], by_system[name]
-            for start in range(0, len(todo), connector.write_chunk):
-                chunk = todo[start : start + connector.write_chunk]
-                try:
-                    results = await connector.write(chunk, self.mappers[name])
-                except ProviderError as exc:
-                    for action in chunk:
-                        outcomes[id(action)] = (False, None, str(exc))
-                    if isinstance(exc, AuthError):
-                        raise
-                    continue
-                for item in results:
-                    outcomes[id(item.action)] = (item.ok, item.remote_id, item.error)
-                    if item.uncertain:
-                        self.uncertain.add(id(item.action))
-                checkpoint.done(chunk)
-                checkpoint.save(self)
-
-        results = await asyncio.gather(*(one(n) for n in by_system), return_exceptions=True)
-        await checkpoint.drain()
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        return outcomes
+    async def _apply(self, writer: Writer, plan: Plan, actions: list[Action]) -> Outcomes:
+        """Sends the writes, every system at once, each in chunks (a Callyzer chunk is one full bulksave),
+        after any sent early (``syncd.early_writes``); after each chunk the people whose writes are all done
+        are recorded, so a long run killed half way repeats none of what it finished."""
+        writer.send(plan, actions)
+        await writer.close()
+        return writer.outcomes
 
     def _grade(self, report: RunReport, plan: Plan, outcomes: dict[int, tuple[bool, str | None, str | None]]) -> None:
         for action in plan.actions:

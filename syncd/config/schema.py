@@ -64,6 +64,9 @@ class AssignmentConfig(Strict):
     emp_tags: list[str] = []
 
 
+CALLYZER_PAGE_MAX = 100  # /lead/get page_size: 1..100
+
+
 class SystemConfig(Strict):
     kind: Literal["callyzer", "callsavvy", "appsapi", "callpage"]
     base_url: str | None = None  # the Apps API has none by default: https://{subdomain}.{domain}/apps/api/v1
@@ -86,6 +89,14 @@ class SystemConfig(Strict):
     history_days: int = Field(30, ge=1, le=3650, description="CallPage: how far back the first run reads")
     overlap_seconds: int = Field(300, ge=0, le=86400, description="CallPage: re-read this much before the cursor")
     paths: dict[str, str] = Field({}, description="endpoint paths the docs do not spell out, by name")
+
+    @field_validator("page_size")
+    @classmethod
+    def _page_size(cls, value: int | None, info: ValidationInfo) -> int | None:
+        """Callyzer's /lead/get takes 1..100 a page (its doc): more would fail on the first page, mid-run."""
+        if value is not None and info.data.get("kind") == "callyzer" and value > CALLYZER_PAGE_MAX:
+            raise ValueError(f"Callyzer lists at most {CALLYZER_PAGE_MAX} leads a page (got {value})")
+        return value
 
     @field_validator("paths")
     @classmethod
@@ -234,6 +245,11 @@ class JobConfig(Strict):
     existing_lead: ExistingLeadConfig = ExistingLeadConfig()
     deletes: DeletesConfig = DeletesConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    write_early: bool = Field(
+        True,
+        description="write the people whose records are all listed while the slowest listing still comes in "
+        "(false: every write waits for every listing)",
+    )
 
 
 class StateConfig(Strict):

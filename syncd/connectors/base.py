@@ -49,6 +49,9 @@ class Connector(ABC):
     streams: ClassVar[bool] = False
     #: writes sent between two checkpoints of a run (Callyzer: one full bulksave)
     write_chunk: int = 25
+    #: a chunk of writes goes out in fewer calls than writes (a bulk endpoint): a run sends this system's writes
+    #: all together at the end, in full batches, never a few as soon as they are planned (runner.Writer)
+    batches: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ _FIELDS = ("name", "email", "phone")
 class CallsavvyContacts(CallsavvyConnector):
     replaces = True
     write_chunk = BULK_MAX  # new contacts of a chunk go out in one createBulkContact
+    batches = True
 
     async def group_id(self) -> str | None:
         if self.entry.group_id:

@@ -14,13 +14,13 @@ from typing import Any
 import httpx
 
 from syncd import canonical
+from syncd.config.schema import CALLYZER_PAGE_MAX
 from syncd.connectors.base import Connector, WriteResult
 from syncd.connectors.errors import AuthError, ProviderError, Retryable, Unreachable
 from syncd.engine.model import Action, ExistingLead
 from syncd.mapping import paths
 from syncd.mapping.apply import Mapper
 
-PAGE_SIZE = 100  # the largest page /lead/get allows
 DETAIL_KEYS = (
     "first_name", "last_name", "email", "company_name", "address1", "address2", "city", "state", "country", "zip",
     "source", "description", "price",
@@ -58,6 +58,7 @@ class Callyzer(Connector):
     can_delete = False  # the API has no lead delete: the job's fallback (tag or status) applies
     existing_lead: ExistingLead = ExistingLead()
     streams = True  # read once, page after page: a listing of 1M leads takes 5.5 hours
+    batches = True  # bulksave: 100 leads a call
 
     def auth_headers(self, secrets: dict[str, str]) -> dict[str, str]:
         return {"Authorization": f"Bearer {secrets['token']}"}
@@ -65,11 +66,12 @@ class Callyzer(Connector):
     async def fetch(self) -> list[dict[str, Any]]:
         leads: list[dict[str, Any]] = []
         page, read = 1, 0
+        size = self.cfg.page_size or CALLYZER_PAGE_MAX  # the fewest pages, unless the config says otherwise
         while True:
             _, body = await self.http.request(
                 "POST",
                 "/lead/get",
-                json_body={"page_no": page, "page_size": PAGE_SIZE},
+                json_body={"page_no": page, "page_size": size},
                 check=_check(self.name, "/lead/get"),
             )
             result = body.get("result")
@@ -82,7 +84,7 @@ class Callyzer(Connector):
             total = body.get("total_records")
             if not isinstance(total, int):
                 raise ProviderError(self.name, f"/lead/get page {page}: total_records missing")
-            if read >= total or len(result) < PAGE_SIZE:
+            if read >= total or len(result) < size:
                 break
             page += 1
         return leads

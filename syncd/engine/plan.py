@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
@@ -82,6 +82,7 @@ def plan(
     fast: bool = True,
     set_aside: int = 0,
     linked: Mapping[str, int] | None = None,
+    settled: Collection[str] = (),
 ) -> Plan:
     """``replacing``: (entity, system) → old remote id of a replace (delete + create, Callsavvy contacts)
     that an earlier run started and did not finish; its new record is adopted, not taken for a duplicate,
@@ -92,7 +93,11 @@ def plan(
 
     ``set_aside``: quiet people the runner decided on without loading them (``syncd.state.aside``): neither
     they nor their records are in ``entities`` and ``fetched``; ``linked`` then counts every live link per
-    system, theirs included, for the mass-delete guard."""
+    system, theirs included, for the mass-delete guard.
+
+    ``settled``: people this run planned and wrote already, while the slowest listing was still coming in
+    (``syncd.early_writes``): they stay in ``entities`` and ``fetched`` so that their phones and e-mails still
+    claim the records that match them, and are not planned again."""
     out = Plan(job, quiet=set_aside)
     replacing = replacing or {}
     # who holds each remote id, per system (the last entity listed wins, as a dict of pairs would)
@@ -130,7 +135,7 @@ def plan(
         present[system] = mine
     del by_remote
 
-    arrivals = _match(out, entities, present, unlinked, policies, new_id, replacing)
+    arrivals = _match(out, entities, present, unlinked, policies, new_id, replacing, settled)
     planner = _EntityPlanner(out, roles, policies, fetched, replacing, new_id)
     planner.resolutions = resolutions or {}
     planner.echoes = echoes or {}
@@ -142,6 +147,8 @@ def plan(
     quiet = planner.quiet_check(present)
     listed = list(present.items())
     for eid in sorted(entities.keys() | arrivals.keys()) if arrivals else sorted(entities):
+        if settled and eid in settled:
+            continue
         state = entities.get(eid)
         came = arrivals.get(eid)
         if fast and came is None and state is not None and quiet(eid, state):
@@ -161,6 +168,7 @@ def _match(
     policies: Policies,
     new_id: Callable[[], str],
     replacing: Mapping[tuple[str, str], str],
+    settled: Collection[str] = (),
 ) -> dict[str, dict[str, Record]]:
     if not unlinked:
         return {}
@@ -184,6 +192,12 @@ def _match(
         if group.ambiguous is not None:
             for rec in group.records:
                 out.problems.append(Problem(rec.system, rec.remote_id, label(rec.values), group.ambiguous))
+            continue
+        if group.entity_id is not None and group.entity_id in settled:
+            # (cannot happen by syncd.early_writes' rules, which keep such a person for this plan: held, not guessed)
+            why = "matches a person this run already wrote to before every listing was in: the next run decides"
+            for rec in group.records:
+                out.problems.append(Problem(rec.system, rec.remote_id, label(rec.values), why))
             continue
         # a record that carries an entity id we gave it (Apps API external_unique_id) keeps that id
         hints = sorted({r.entity_hint for r in group.records if r.entity_hint and r.entity_hint not in entities})

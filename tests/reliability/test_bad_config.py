@@ -318,6 +318,10 @@ CASES: dict[str, Case] = {
     "range-page-size-1000": Case(
         put("systems", "appsapi", "page_size", 1000), "systems.appsapi.page_size", "less than or equal to 999"
     ),
+    "range-callyzer-page-size-101": Case(
+        put("systems", "callyzer", "page_size", 101), "systems.callyzer.page_size", "at most 100 leads a page"
+    ),
+    "type-write-early": Case(put("jobs", "leads", "write_early", "soon"), "jobs.leads.write_early", "boolean"),
     "range-negative-interval": Case(
         put("systems", "callsavvy", "rate", {"interval": -1}), "systems.callsavvy.rate.interval", "greater than 0"
     ),

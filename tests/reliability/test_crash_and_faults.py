@@ -55,6 +55,7 @@ class InProcess:
         assert world.h.config_path is not None
         self.world = world
         self.loaded = load(world.h.config_path)
+        self.early = 0  # people the clean runs planned and wrote before Callyzer's listing was in
         slog.configure("warning", "json")
 
     def once(self, job: str) -> int | None:
@@ -64,18 +65,20 @@ class InProcess:
         except Exception as exc:
             self.world.tally.crashed.append(f"{job}: {type(exc).__name__}: {exc}")
             return None
+        self.early += report.early
         return report.exit_code
 
     def settle(self, limit: int = 8) -> None:
         for _ in range(limit):
             reports = asyncio.run(run_jobs(self.loaded, ["leads", "contacts"], dry_run=False))
+            self.early += sum(r.early for r in reports)
             if all(not r.plan or (not r.plan.writes() and r.exit_code == 0) for r in reports):
                 return
         raise AssertionError(f"no quiet run after {limit} rounds: {self.world.failures()}")
 
 
-def crash_suite(h: Harness, kills_wanted: int, seed: int) -> dict[str, Any]:
-    world = World(h, seed)
+def crash_suite(h: Harness, kills_wanted: int, seed: int, early: bool = False) -> dict[str, Any]:
+    world = World(h, seed, early=early)  # (quiet people set aside, as the sandbox does)
     runner = InProcess(world)
     world.act(30)
     runner.settle()
@@ -115,7 +118,8 @@ def crash_suite(h: Harness, kills_wanted: int, seed: int) -> dict[str, Any]:
         world.check()
     t = world.tally
     return {
-        "suite": "crash", "kills": kills, "targeted_kills": targeted, "runs_that_finished_first": finished,
+        "suite": "crash" + (" (early writes)" if early else ""), "kills": kills, "targeted_kills": targeted,
+        "runs_that_finished_first": finished, "planned_early_in_clean_runs": runner.early,
         "creates": t.creates, "edits": t.edits, "deletes": t.deletes, "values_checked": t.checked,
         "lost_edits": len(t.lost), "duplicates": len(t.duplicates), "crashed_runs": len(t.crashed),
         "seconds": round(time.monotonic() - started, 1), "examples": (t.lost + t.duplicates + t.crashed)[:5],
@@ -133,8 +137,9 @@ FAULT_MIX = [  # (fault, share): spread over the requests with a probability, as
 FAULT_CHANCE = 0.5  # six in a row, a give-up, stays rare (1.6% of calls)
 
 
-def fault_suite(h: Harness, faults_wanted: int, seed: int) -> dict[str, Any]:
-    world = World(h, seed, timeout=1.0, jitter=0.005)  # a few real 429s are welcome here: more faults
+def fault_suite(h: Harness, faults_wanted: int, seed: int, early: bool = False) -> dict[str, Any]:
+    # a few real 429s are welcome here: more faults; with early writes, everyone planned in memory
+    world = World(h, seed, timeout=1.0, jitter=0.005, early=early, in_memory=early)
     runner = InProcess(world)
     world.act(120)
     runner.settle()
@@ -172,7 +177,8 @@ def fault_suite(h: Harness, faults_wanted: int, seed: int) -> dict[str, Any]:
         world.check()
     t = world.tally
     return {
-        "suite": "faults", "faults_injected": injected, "faults_served": consumed, "rounds": rounds,
+        "suite": "faults" + (" (early writes)" if early else ""), "faults_injected": injected,
+        "faults_served": consumed, "rounds": rounds, "planned_early": runner.early,
         "exit_codes_under_faults": exits, "creates": t.creates, "edits": t.edits, "deletes": t.deletes,
         "values_checked": t.checked, "lost_edits": len(t.lost), "duplicates": len(t.duplicates),
         "crashed_runs": len(t.crashed), "seconds": round(time.monotonic() - started, 1),
@@ -201,6 +207,18 @@ def test_kills_at_random_and_chosen_points(world_harness: Harness) -> None:
 
 def test_thousands_of_injected_faults(world_harness: Harness) -> None:
     _assert_clean(fault_suite(world_harness, faults_wanted=1000, seed=12))
+
+
+def test_kills_among_early_writes(world_harness: Harness) -> None:
+    figures = crash_suite(world_harness, kills_wanted=15, seed=13, early=True)
+    _assert_clean(figures)
+    assert figures["planned_early_in_clean_runs"] > 0, "the runs wrote people early"
+
+
+def test_faults_among_early_writes(world_harness: Harness) -> None:
+    figures = fault_suite(world_harness, faults_wanted=600, seed=14, early=True)
+    _assert_clean(figures)
+    assert figures["planned_early"] > 0, "the runs wrote people early"
 
 
 @pytest.mark.slow

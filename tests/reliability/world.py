@@ -59,7 +59,19 @@ class Tally:
 
 
 class World:
-    def __init__(self, h: Harness, seed: int, *, timeout: float = 10.0, jitter: float = 0.02) -> None:
+    def __init__(
+        self,
+        h: Harness,
+        seed: int,
+        *,
+        timeout: float = 10.0,
+        jitter: float = 0.02,
+        early: bool = False,
+        in_memory: bool = False,
+    ) -> None:
+        """``early``: Callyzer listed in pages of 10 at a slower pace, so that runs write people early while
+        Callyzer is still listed (syncd.early_writes), and kills and faults land among those writes.
+        ``in_memory``: everyone planned in memory (the product's default threshold, not the sandbox's 0)."""
         self.h = h
         self.rng = random.Random(seed)
         self.people: list[Person] = []
@@ -82,6 +94,11 @@ class World:
             system["rate"]["jitter"] = jitter
             system["retry"] = {"attempts": 6, "backoff": 0.02, "max_wait": 2.0}
         config["logging"] = {"level": "warning", "format": "json"}
+        if in_memory:
+            del config["state"]["set_aside_from"]
+        if early:
+            config["systems"]["callyzer"]["page_size"] = 10
+            config["systems"]["callyzer"]["rate"]["interval"] = 0.03
         path = h.dir / "config.toml"
         path.write_text(tomli_w.dumps(config))
         path.chmod(0o600)

@@ -39,15 +39,20 @@ SCENARIOS = (
 )  # fmt: skip
 
 
-@pytest.fixture
-def job(tmp_path: Path) -> Iterator[JobRun]:
+def leads_job(directory: Path) -> JobRun:
+    """The sandbox's leads job over all four systems, with a state of its own in ``directory``."""
     box = Sandbox(speed=1, all_systems=True)  # its config only: never serves
     try:
-        path = box.write_config(tmp_path, {"leads": Sandbox.leads_job()})
+        path = box.write_config(directory, {"leads": Sandbox.leads_job()})
     finally:
         box.server.stop()
     loaded = load(path)
-    run = JobRun(loaded, "leads", Store(loaded.state_url))
+    return JobRun(loaded, "leads", Store(loaded.state_url))
+
+
+@pytest.fixture
+def job(tmp_path: Path) -> Iterator[JobRun]:
+    run = leads_job(tmp_path)
     yield run
     run.store.close()
 

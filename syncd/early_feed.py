@@ -1,0 +1,99 @@
+"""What the early planner (``syncd.early_writes``) is told, from the listings and the state, as the slow listing
+comes in: everyone at once when the run holds everyone in memory, or, when quiet records are set aside on disk
+(``syncd.state.aside``), only the people a listed record changed, looked up as their records come."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from syncd.early_writes import EarlyPlanner
+from syncd.engine.model import Record
+from syncd.state.aside import Placeholder, SetAside
+from syncd.state.store import Store, _chunks
+
+
+class Feed(Protocol):
+    async def start(self, listed: Mapping[str, list[Record | Placeholder]]) -> None: ...
+
+    async def page(self, items: list[Record | Placeholder | None]) -> None: ...
+
+
+class MemoryFeed:
+    """Everyone's links, read once; the records' owners looked up in them."""
+
+    def __init__(self, store: Store, job: str, planner: EarlyPlanner) -> None:
+        self.store, self.job, self.planner = store, job, planner
+
+    async def start(self, listed: Mapping[str, list[Record | Placeholder]]) -> None:
+        planner = self.planner
+        records = {name: [r for r in items if isinstance(r, Record)] for name, items in listed.items()}
+        by_id = {name: {r.remote_id: r for r in recs} for name, recs in records.items()}
+        planner.know(await asyncio.to_thread(self.store.load_entities, self.job, by_id))
+        for name, recs in records.items():
+            planner.add(name, ((r, planner.owner(name, r.remote_id)) for r in recs))
+
+    async def page(self, items: list[Record | Placeholder | None]) -> None:
+        planner, slow = self.planner, self.planner.slow
+        planner.add(slow, ((r, planner.owner(slow, r.remote_id)) for r in items if isinstance(r, Record)))
+
+
+class AsideFeed:
+    """Only the people a listed record changed (a record not set aside: the others hold what was last synced),
+    with their links and their set-aside records put back; a record no link holds, for its keys."""
+
+    def __init__(
+        self,
+        store: Store,
+        job: str,
+        planner: EarlyPlanner,
+        aside: SetAside,
+        rebuild: Callable[[str, bytes], Record | None],
+    ) -> None:
+        self.store, self.job, self.planner, self.aside, self.rebuild = store, job, planner, aside, rebuild
+        self.taken: set[int] = set()  # the slow listing's set-aside records already handed to the planner
+        # the file is asked by person from now on (the decision at the end builds the same index)
+        aside.db.execute("CREATE INDEX IF NOT EXISTS aside_entity ON aside (entity_id)")
+
+    async def start(self, listed: Mapping[str, list[Record | Placeholder]]) -> None:
+        for name, items in listed.items():
+            await self._changed(name, [r for r in items if isinstance(r, Record)])
+
+    async def page(self, items: list[Record | Placeholder | None]) -> None:
+        planner, slow = self.planner, self.planner.slow
+        seqs = [item for item in items if isinstance(item, int)]
+        known = set(planner.entities)  # (people met below get all their set-aside records at once)
+        for part in _chunks([seq for seq in seqs if seq not in self.taken]):
+            marks = ",".join("?" * len(part))
+            rows = self.aside.db.execute(f"SELECT seq, entity_id, packed FROM aside WHERE seq IN ({marks})", part)
+            mine = [(seq, eid, packed) for seq, eid, packed in rows.fetchall() if eid in known]
+            self.taken.update(seq for seq, _, _ in mine)
+            planner.add(
+                slow, ((rec, eid) for _, eid, packed in mine if (rec := self.rebuild(slow, packed)) is not None)
+            )
+        await self._changed(slow, [r for r in items if isinstance(r, Record)])
+
+    async def _changed(self, system: str, records: list[Record]) -> None:
+        """Records not set aside: their owners are met, the rest are unlinked."""
+        if not records:
+            return
+        rows = await asyncio.to_thread(self.store.links_by_remote, self.job, system, [r.remote_id for r in records])
+        owners = {rid: eid for rid, eid, _, _ in rows}
+        await self._meet({eid for eid in owners.values() if eid not in self.planner.entities})
+        self.planner.add(system, ((r, owners.get(r.remote_id)) for r in records))
+
+    async def _meet(self, people: set[str]) -> None:
+        """People a changed record belongs to: their links, and every record of theirs set aside so far."""
+        if not people:
+            return
+        planner = self.planner
+        planner.know(await asyncio.to_thread(self.store.load_entities, self.job, None, people))
+        for part in _chunks(sorted(people)):
+            marks = ",".join("?" * len(part))
+            query = f"SELECT seq, system, entity_id, packed FROM aside WHERE entity_id IN ({marks}) ORDER BY seq"
+            for seq, system, eid, packed in self.aside.db.execute(query, part).fetchall():
+                if system == planner.slow:
+                    self.taken.add(seq)
+                if system in planner.present and (rec := self.rebuild(system, packed)) is not None:
+                    planner.add(system, [(rec, eid)])
