@@ -610,6 +610,7 @@ class PhaseResult:
     load: tuple[float, float, float]
     trips: dict[str, list[tuple[bool, str, float]]]
     gc: tuple[float, int, int]  # cyclic GC inside the measured local work: seconds, passes of them full; all passes
+    early: int = 0  # people planned and written while Callyzer was still listed (syncd.early_writes)
 
 
 def delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
@@ -673,12 +674,13 @@ async def run_phase(
         client_429={s: v.get("rate_limited", 0) for s, v in report.api.items()},
         status=f"{report.status} (exit {report.exit_code})", problems=problems, load=os.getloadavg(),
         trips={k: list(v) for k, v in ROUND_TRIPS.items()},
-        gc=(METER.gc_local, METER.gc_local_full, METER.gc_passes),
+        gc=(METER.gc_local, METER.gc_local_full, METER.gc_passes), early=report.early,
     )  # fmt: skip
 
 
 def print_phase(n: int, r: PhaseResult, args: argparse.Namespace) -> dict[str, Any]:
-    print(f"\n--- {n:,} people · {r.name} · {r.status} · load avg {r.load[0]:.1f} ---")
+    early = f" · {r.early:,} people written before the last listing was in" if r.early else ""
+    print(f"\n--- {n:,} people · {r.name} · {r.status} · load avg {r.load[0]:.1f}{early} ---")
     head = f"{'system':<10} {'fetch':>6} {'min':>5} {'write':>6} {'min':>5} {'planned':>8} {'model':>6} " \
            f"{'calls':>6} {'min':>6} {'Δ%':>6} {'429':>4} {'floor s':>8} {'+jitter':>8}"  # fmt: skip
     print(head)
@@ -707,7 +709,7 @@ def print_phase(n: int, r: PhaseResult, args: argparse.Namespace) -> dict[str, A
     paced = max(f["paced_fetch"] for f in r.floor.values()) + max(f["paced_write"] for f in r.floor.values())
     lat_fetch, lat_write = latency_floor(r.trips, args.speed, args.jitter)
     m = r.marks
-    fetch_end = m.get("assemble.first", r.wall)  # the listings are in: the records are put together
+    fetch_end = m.get("assemble.last", r.wall)  # the listings are in: the last of them is put together
     apply_wall = r.wall_in.get("apply", 0.0)
     cpu = r.cpu
     aside = cpu["aside"] + cpu["aside.decide"] + cpu["aside.restore"]
@@ -785,16 +787,19 @@ async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]
               f"jitter {args.jitter * 1000:g} ms ===")  # fmt: skip
         store = Store(loaded.state_url)
         job = JobRun(loaded, "leads", store)
+        job.early_writes = not getattr(args, "no_early", False)
         rng = random.Random(args.seed)
+
+        paced = args  # the pacing the client keeps (--then-speed changes it after the settle run)
 
         async def phase(name: str, expected: dict[str, Counter[str]]) -> None:
             """One run, measured against the minimum calls for the writes ``expected`` (the CallPage cursor as
             the runs so far left it: none before the first)."""
             window = bench.window_calls(folks, store.get_cursor("leads", "callpage"))
             res = await run_phase(
-                bench, job, name, minimum_calls(bench.held(), window, expected), expected, records, args
+                bench, job, name, minimum_calls(bench.held(), window, expected), expected, records, paced
             )
-            out.append(print_phase(n, res, args))
+            out.append(print_phase(n, res, paced))
 
         def unedited() -> dict[str, Counter[str]]:
             return {s: Counter() for s in WRITABLE}
@@ -805,6 +810,15 @@ async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]
                 p.systems |= set(WRITABLE)
             # settle: the daemon's next run, nothing edited; it reads back every record the initial run wrote
             await phase("settle (nothing edited since the initial run)", unedited())
+            if getattr(args, "then_speed", None):
+                # the client paced slower than the simulators allow (legal), floors counted at that pace: the
+                # steady and quiet runs at real pace without a two-hour initial run before them
+                paced = argparse.Namespace(**{**vars(args), "speed": args.then_speed})
+                await job.aclose()
+                job = JobRun(load(bench_config(box, directory, paced)), "leads", store)
+                job.early_writes = not getattr(args, "no_early", False)
+                print(f"\n(from here on the client keeps the pace of speed {args.then_speed:g}; a new JobRun: "
+                      "no memo from the runs before)")  # fmt: skip
             # steady: 1% edited on random systems
             expected, made, edits = bench.edit(folks, args.changed, rng, job.mappers)
             print(f"\n(edited {sum(made.values())} people through the admin API: {dict(made)})")
@@ -1432,6 +1446,18 @@ def main() -> None:
         "aside at any size)",
     )
     parser.add_argument("--mapping", type=int, metavar="N", help="map one listing of N people, cold and warm")
+    parser.add_argument(
+        "--then-speed",
+        type=float,
+        metavar="X",
+        help="network mode: after the settle run, the client keeps the pace of speed X (1: real pace) for the "
+        "steady and quiet runs, and their floors are counted at it",
+    )
+    parser.add_argument(
+        "--no-early",
+        action="store_true",
+        help="network mode: every write waits for every listing (no people written while Callyzer is still listed)",
+    )
     args = parser.parse_args()
     if args.mapping:
         mapping(args)
