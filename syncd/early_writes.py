@@ -97,6 +97,13 @@ class EarlyPlanner:
                 if system == self.slow:
                     self.candidates.add(owner)
 
+    def forget(self) -> None:
+        """The slow listing is in: only who was settled still counts (the state and the records go, before the
+        whole plan reads its own)."""
+        self.entities, self.owners, self.candidates = {}, {}, set()
+        self.present = {s: {} for s in self.kinds}
+        self.unlinked_keys, self.doubtful = set(), set()
+
     def restart(self) -> None:
         """The slow listing is read again from its first page: what it listed so far does not count (the
         unlinked records' keys still do: keeping someone out is always safe)."""

@@ -581,6 +581,8 @@ class JobRun:
                 await self._close_early(report, self._early, send=False)
             raise
         early = self._early
+        if early is not None:
+            early.planner.forget()  # (a second copy of the state would double a large run's memory)
         report.early = len(early.planner.settled) if early is not None else 0
         # the state is read once the listings are in: only the people the planner must see (the rest were set
         # aside as their pages came, syncd.state.aside), and a link listed unchanged shares its record's values
