@@ -700,8 +700,8 @@ class JobRun:
             self.store.record_conflicts(part)
         sent = sum(1 for ok, _, _ in early.writer.outcomes.values() if ok)
         report.errors.append(
-            f"{sent} writes to {len(early.planner.settled)} people went out before the last listing was in "
-            "(all their records were listed; none was a delete)"
+            f"{sent} writes to {len(early.planner.settled)} people had gone out already, before the last listing "
+            "was in (all their records were listed; none was a delete)"
         )
         self._grade(report, part, early.writer.outcomes)
 

@@ -232,7 +232,7 @@ def _delete_guard(
             return (
                 f"mass-delete guard: this run would delete {count} of {total} {system} records "
                 f"(limit {limit}: deletes.max_share {policies.max_delete_share:.0%}, deletes.min_count "
-                f"{policies.min_delete_count}); nothing was written. Check the source system, then run with "
+                f"{policies.min_delete_count}); its writes were held back. Check the source system, then run with "
                 "--allow-mass-delete if the deletes are intended."
             )
     return None

@@ -243,7 +243,7 @@ def test_the_mass_delete_guard_stops_the_rest_and_says_what_went_early(
     asyncio.run(early._run(report, structlog.get_logger("test"), False, False))
     assert report.status == "aborted" and any("mass-delete guard" in e for e in report.errors)
     assert served.sent and all(a.kind in ("update", "merge") for a, _ in served.sent)
-    assert any("went out before the last listing was in" in e for e in report.errors)
+    assert any("had gone out already, before the last listing was in" in e for e in report.errors)
     with early.store.engine.connect() as conn:
         states = {r[0] for r in conn.execute(text("SELECT state FROM journal"))}
     assert states == {"done"}, "what went out early is recorded"
