@@ -11,7 +11,7 @@ from typing import Protocol
 from syncd.early_writes import EarlyPlanner
 from syncd.engine.model import Record
 from syncd.state.aside import Placeholder, SetAside
-from syncd.state.store import Store, _chunks
+from syncd.state.store import Store
 
 
 class Feed(Protocol):
@@ -53,8 +53,6 @@ class AsideFeed:
     ) -> None:
         self.store, self.job, self.planner, self.aside, self.rebuild = store, job, planner, aside, rebuild
         self.taken: set[int] = set()  # the slow listing's set-aside records already handed to the planner
-        # the file is asked by person from now on (the decision at the end builds the same index)
-        aside.db.execute("CREATE INDEX IF NOT EXISTS aside_entity ON aside (entity_id)")
 
     async def start(self, listed: Mapping[str, list[Record | Placeholder]]) -> None:
         for name, items in listed.items():
@@ -62,16 +60,11 @@ class AsideFeed:
 
     async def page(self, items: list[Record | Placeholder | None]) -> None:
         planner, slow = self.planner, self.planner.slow
-        seqs = [item for item in items if isinstance(item, int)]
-        known = set(planner.entities)  # (people met below get all their set-aside records at once)
-        for part in _chunks([seq for seq in seqs if seq not in self.taken]):
-            marks = ",".join("?" * len(part))
-            rows = self.aside.db.execute(f"SELECT seq, entity_id, packed FROM aside WHERE seq IN ({marks})", part)
-            mine = [(seq, eid, packed) for seq, eid, packed in rows.fetchall() if eid in known]
-            self.taken.update(seq for seq, _, _ in mine)
-            planner.add(
-                slow, ((rec, eid) for _, eid, packed in mine if (rec := self.rebuild(slow, packed)) is not None)
-            )
+        # the people known so far (those met below get all their set-aside records at once)
+        seqs = [item for item in items if isinstance(item, int) and item not in self.taken]
+        mine = [(seq, eid, packed) for seq, eid, packed in self.aside.at(seqs) if eid in planner.entities]
+        self.taken.update(seq for seq, _, _ in mine)
+        planner.add(slow, ((rec, eid) for _, eid, packed in mine if (rec := self.rebuild(slow, packed)) is not None))
         await self._changed(slow, [r for r in items if isinstance(r, Record)])
 
     async def _changed(self, system: str, records: list[Record]) -> None:
@@ -89,11 +82,8 @@ class AsideFeed:
             return
         planner = self.planner
         planner.know(await asyncio.to_thread(self.store.load_entities, self.job, None, people))
-        for part in _chunks(sorted(people)):
-            marks = ",".join("?" * len(part))
-            query = f"SELECT seq, system, entity_id, packed FROM aside WHERE entity_id IN ({marks}) ORDER BY seq"
-            for seq, system, eid, packed in self.aside.db.execute(query, part).fetchall():
-                if system == planner.slow:
-                    self.taken.add(seq)
-                if system in planner.present and (rec := self.rebuild(system, packed)) is not None:
-                    planner.add(system, [(rec, eid)])
+        for seq, system, eid, packed in self.aside.of_people(people):
+            if system == planner.slow:
+                self.taken.add(seq)
+            if system in planner.present and (rec := self.rebuild(system, packed)) is not None:
+                planner.add(system, [(rec, eid)])

@@ -27,7 +27,7 @@ import json
 import operator
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 
 from syncd.engine import match
@@ -64,6 +64,7 @@ class SetAside:
         )
         self.count = 0
         self.per_system: dict[str, int] = defaultdict(int)
+        self.indexed = False
 
     def close(self) -> None:
         self.db.close()
@@ -153,7 +154,7 @@ class SetAside:
                 "SELECT DISTINCT entity_id FROM aside GROUP BY system, remote_id HAVING count(*) > 1"
             )
         )  # fmt: skip
-        self.db.execute("CREATE INDEX IF NOT EXISTS aside_entity ON aside (entity_id)")
+        self._index_people()
         linked: dict[str, int] = defaultdict(int)
         quiet = 0
         people = itertools.groupby(self.store.link_stream(self.job, synced=bool(keys)), key=operator.itemgetter(0))
@@ -183,16 +184,34 @@ class SetAside:
         """The set-aside records of these people, rebuilt from their raw bytes (mapping is a pure function
         of the raw record, so each is the Record the page held)."""
         out: dict[Placeholder, Record] = {}
-        if not active:
-            return out
-        for part in _chunks(sorted(active)):
-            marks = ",".join("?" * len(part))
-            query = f"SELECT seq, system, packed FROM aside WHERE entity_id IN ({marks})"
-            for seq, system, packed in self.db.execute(query, part):
-                rec = rebuild(system, packed)
-                if rec is not None:
-                    out[seq] = rec
+        for seq, system, _, packed in self.of_people(active):
+            rec = rebuild(system, packed)
+            if rec is not None:
+                out[seq] = rec
         return out
+
+    def of_people(self, people: Iterable[str]) -> Iterator[tuple[Placeholder, str, str, bytes]]:
+        """(placeholder, system, entity, packed record) of every record of these people set aside so far, 500
+        people at a time."""
+        self._index_people()
+        for part in _chunks(sorted(people)):
+            marks = ",".join("?" * len(part))
+            query = f"SELECT seq, system, entity_id, packed FROM aside WHERE entity_id IN ({marks}) ORDER BY seq"
+            yield from self.db.execute(query, part).fetchall()
+
+    def at(self, placeholders: list[Placeholder]) -> list[tuple[Placeholder, str, bytes]]:
+        """(placeholder, entity, packed record) of these placeholders."""
+        out: list[tuple[Placeholder, str, bytes]] = []
+        for part in _chunks(placeholders):
+            marks = ",".join("?" * len(part))
+            out.extend(self.db.execute(f"SELECT seq, entity_id, packed FROM aside WHERE seq IN ({marks})", part))
+        return out
+
+    def _index_people(self) -> None:
+        """Asked by person from now on: the decision at the end, and the early writes' rounds before it."""
+        if not self.indexed:
+            self.db.execute("CREATE INDEX IF NOT EXISTS aside_entity ON aside (entity_id)")
+            self.indexed = True
 
 
 def _quiet(
