@@ -105,16 +105,10 @@ class Checkpoint:
         self.actions_of: dict[str, list[Action]] = {}
         self.place: dict[str, int] = {}
 
-    def begin(self, plan: Plan, actions: list[Action], outcomes: Outcomes) -> None:
-        """Indexes the plan by person once, so that each save costs what it records, not a pass over the whole
-        plan: a 100k initial sync saves about 650 times (bench/README.md)."""
-        self.plan, self.outcomes = plan, outcomes
-        self.links_of, self.actions_of, self.place, self.left, self.finished = {}, {}, {}, {}, set()
-        self.add(plan, actions)
-
     def add(self, plan: Plan, actions: list[Action]) -> None:
-        """More of the run's plan (its people are none of those added before): written early
-        (``syncd.early_writes``), then the rest."""
+        """Indexes (more of) the run's plan by person once, so that each save costs what it records, not a pass
+        over the whole plan: a 100k initial sync saves about 650 times (bench/README.md). A run adds the parts
+        it writes early (``syncd.early_writes``), then the rest; no person is in two parts."""
         if self.plan is None:
             self.plan = plan
         for upd in plan.links:
@@ -187,19 +181,14 @@ class Writer:
 
     def __init__(self, job: JobRun, checkpoint: Checkpoint) -> None:
         self.job, self.checkpoint = job, checkpoint
-        self.outcomes: Outcomes = {}
+        self.outcomes: Outcomes = checkpoint.outcomes
         self.queues: dict[str, asyncio.Queue[Action | None]] = {}
         self.workers: list[asyncio.Task[None]] = []
         self.waiting: dict[str, list[Action]] = {}
         self.hold: set[str] | None = None  # the systems whose writes wait (None: none)
-        self.began = False
 
     def send(self, plan: Plan, actions: list[Action]) -> None:
-        if not self.began:
-            self.checkpoint.begin(plan, actions, self.outcomes)
-            self.began = True
-        else:
-            self.checkpoint.add(plan, actions)
+        self.checkpoint.add(plan, actions)
         self.checkpoint.save(self.job, every=0)  # the people with nothing to send are done already
         for action in actions:
             if self.hold is not None and action.system in self.hold:
@@ -275,8 +264,7 @@ class EarlyRun:
     """What a run planned and sent before its slowest listing was in (``syncd.early_writes``)."""
 
     planner: EarlyPlanner
-    writer: Writer
-    checkpoint: Checkpoint
+    writer: Writer  # (and its checkpoint)
     parts: list[Plan] = field(default_factory=list)
 
 
@@ -634,14 +622,11 @@ class JobRun:
         if dry_run:
             self._grade(report, plan, {})
             return
-        skipped = state.skipped
-        sendable = [
-            a for a in plan.actions if not a.problems and (a.system, a.entity_id, a.kind) not in skipped
-        ]  # fmt: skip
-        self.held_back |= {id(a) for a in plan.actions if (a.system, a.entity_id, a.kind) in skipped}
+        sendable = self._sendable(plan, state.skipped)
         journal_ids = self.store.journal(report.run_id, self.job_name, sendable)
         if early is not None:
-            checkpoint, writer = early.checkpoint, early.writer
+            writer = early.writer
+            checkpoint = writer.checkpoint
             checkpoint.journal_ids.update(journal_ids)
             checkpoint.complete = complete
         else:
@@ -681,18 +666,19 @@ class JobRun:
         guard, a listing that failed for good): the early writes still waiting go out when ``send`` (none holds
         a delete; on a stop they come back unsent), and what went out is recorded and reported."""
         part = _joined(early.parts, Plan(self.job_name))
+        checkpoint = early.writer.checkpoint
         try:
             await early.writer.close(send=send)
         finally:
-            problems = early.checkpoint.problems + self.store.record(
+            problems = checkpoint.problems + self.store.record(
                 report.run_id,
                 part,
-                early.writer.outcomes,
-                early.checkpoint.journal_ids,
-                early.checkpoint.complete,
+                checkpoint.outcomes,
+                checkpoint.journal_ids,
+                checkpoint.complete,
                 uncertain=self.uncertain,
                 held_back=self.held_back,
-                only=early.checkpoint.unrecorded(),
+                only=checkpoint.unrecorded(),
                 final=False,
                 skip=self.unchanged,
             )
@@ -873,14 +859,19 @@ class JobRun:
             writer = Writer(self, checkpoint)
             # a batching system's writes fill whole batches at the end; the slow system is still being listed
             writer.hold = {slow} | {name for name, c in self.connectors.items() if c.batches}
-            early = self._early = EarlyRun(planner, writer, checkpoint)
-        sendable = [a for a in part.actions if not a.problems and (a.system, a.entity_id, a.kind) not in skipped]
-        self.held_back |= {id(a) for a in part.actions if (a.system, a.entity_id, a.kind) in skipped}
+            early = self._early = EarlyRun(planner, writer)
+        sendable = self._sendable(part, skipped)
         ids = await asyncio.to_thread(self.store.journal, run_id, self.job_name, sendable)
-        early.checkpoint.journal_ids.update(ids)
+        early.writer.checkpoint.journal_ids.update(ids)
         self.unchanged |= _unchanged(part, planner.entities)
         early.parts.append(part)
         early.writer.send(part, sendable)
+
+    def _sendable(self, plan: Plan, skipped: set[tuple[str, str, str]]) -> list[Action]:
+        """The plan's writes to send: not the invalid ones, nor those a person said to stop retrying (syncd
+        failures --skip), which are held back."""
+        self.held_back |= {id(a) for a in plan.actions if (a.system, a.entity_id, a.kind) in skipped}
+        return [a for a in plan.actions if not a.problems and (a.system, a.entity_id, a.kind) not in skipped]
 
     def _restart_listing(self, system: str) -> None:
         """A listing read again from its first page: what its pages handed over so far is forgotten."""

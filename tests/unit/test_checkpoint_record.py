@@ -86,7 +86,8 @@ def test_a_plan_recorded_in_checkpoints_leaves_what_one_recording_leaves(tmp_pat
     people = sorted({a.entity_id for a in q.actions})
 
     async def run() -> None:
-        checkpoint.begin(q, q.actions, outcomes)
+        checkpoint.outcomes = outcomes
+        checkpoint.add(q, q.actions)
         checkpoint.save(job, every=0)  # type: ignore[arg-type]  # the people with nothing to send
         await checkpoint.drain()
         for part in (people[:2], people[2:4]):  # the rest is left to the final recording, as a kill would
