@@ -47,6 +47,7 @@ from syncd.engine.plan import plan as make_plan
 from syncd.engine.plan import quiet_scope
 from syncd.mapping.apply import Mapper
 from syncd.state.aside import Placeholder, SetAside
+from syncd.state.mapped import MappedMemo
 from syncd.state.models import Journal
 from syncd.state.store import Store
 
@@ -352,6 +353,8 @@ class RunReport:
     fetched: dict[str, int] = field(default_factory=dict)
     loaded: int = 0  # people read from the state for the planner (the unchanged rest were set aside unread)
     early: int = 0  # people planned and written while the slowest listing still came in (syncd.early_writes)
+    read_afresh: int = 0  # listed records mapped this run (the rest were remembered: syncd.state.mapped)
+    remembered: int = 0
     seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
@@ -369,6 +372,7 @@ class RunReport:
                 "planned_in_memory": self.loaded,
                 "planned_early": self.early,
             },
+            "records": {"read_afresh": self.read_afresh, "remembered": self.remembered},
             "failed": self.failed,
             "errors": self.errors,
             "warnings": self.warnings,
@@ -469,6 +473,9 @@ class JobRun:
         self._seen: dict[str, dict[str, tuple[dict[str, Any] | None, Record]]] = {}
         # this fetch's pages, mapped (a placeholder for a record set aside)
         self._paged: dict[str, list[tuple[dict[str, Any] | None, Record | Placeholder | None]]] = {}
+        #: this fetch's records read by earlier runs, in the state: what a new process remembers (syncd.state.mapped)
+        self._mapped: MappedMemo | None = None
+        self._reads = [0, 0]  # this fetch's records read afresh, and remembered (from the memo or the state)
         #: live links of the job's largest system from which a run sets quiet people's records aside on disk as their
         #: pages come (``[state] set_aside_from``). Below it every person is planned in memory: the memo holds
         #: their records anyway (MEMO_LIMIT), and setting aside costs ~6–13 µs a record. None: never.
@@ -565,9 +572,14 @@ class JobRun:
         try:
             listings = await self._fetch(report, bound, early=self.early_writes and not dry_run)
         except BaseException:
+            self._mapped = None
             if self._early is not None:  # what went out while the listings came in is recorded all the same
                 await self._close_early(report, self._early, send=False)
             raise
+        report.read_afresh, report.remembered = self._reads
+        memo, self._mapped = self._mapped, None
+        if memo is not None and not dry_run:  # what this run read, for the next process (syncd.state.mapped)
+            await asyncio.to_thread(memo.flush, [name for name, lst in listings.items() if lst.complete])
         early = self._early
         if early is not None:
             early.planner.forget()  # (a second copy of the state would double a large run's memory)
@@ -752,6 +764,10 @@ class JobRun:
             threshold == 0 or max(self.store.links_count(self.job_name).values(), default=0) >= threshold
         )
         self._aside = SetAside(self.store, self.job_name) if big else None
+        # (a source read by cursor lists each record once: nothing to remember)
+        remembered = [name for name in names if not self.connectors[name].incremental]
+        self._mapped = MappedMemo(self.store, self.job_name, self.mappers, remembered)
+        self._reads = [0, 0]
         # each page is mapped as it arrives, while the next one waits for its turn under the rate limit, so
         # the last page leaves little local work before planning (_record_page keeps the pages' records, in order,
         # for _map to take back)
@@ -940,6 +956,11 @@ class JobRun:
         by identity (by raw, not by Record.raw: a memo hit's Record holds last run's equal raw); a listing that
         streams returns none of them, so its raw records are not kept: they go with the page."""
         record, keep = self._record, not self.connectors[system].streams
+        memo = self._mapped
+        if memo is not None and memo.covers(system):
+            remote_id = self.mappers[system].remote_id
+            if not self._known.get(system):  # (a daemon's Records of its last listing are cheaper to take back)
+                memo.look_up(system, [rid for rid in map(remote_id, raws) if rid is not None])
         records = [record(system, raw, keep) for raw in raws]
         items = self._aside.page(system, records) if self._aside is not None else records
         self._paged.setdefault(system, []).extend(zip((r if keep else None for r in raws), items, strict=True))
@@ -965,20 +986,34 @@ class JobRun:
         plain = flat(raw)
         known = self._known.get(system)
         hit = known.get(remote_id) if known is not None else None
+        reads = self._reads
+        memo = self._mapped if self._mapped is not None and self._mapped.covers(system) else None
+        if memo is not None:
+            memo.listed[system].add(remote_id)
         if hit is not None and unsqueeze(hit.packed, system) == plain:
             record = hit
+            reads[1] += 1
         else:
-            inbound = mapper.to_canonical(raw)
-            share_texts(inbound.values)
+            digest, read = memo.recall(system, remote_id, plain) if memo is not None else (b"", None)
+            if read is None:
+                inbound = mapper.to_canonical(raw)
+                read = (inbound.values, tuple(inbound.problems), frozenset(inbound.unreadable))
+                if memo is not None:
+                    memo.remember(system, remote_id, digest, read)
+                reads[0] += 1
+            else:
+                reads[1] += 1
+            values, problems, unreadable = read
+            share_texts(values)
             record = Record(
                 system,
                 remote_id,
-                inbound.values,
+                values,
                 squeeze(plain, system),
                 mapper.modified(raw),
-                tuple(inbound.problems),
+                problems,
                 mapper.entity_hint(raw),
-                frozenset(inbound.unreadable) if inbound.unreadable else _NOTHING,
+                unreadable if unreadable else _NOTHING,
             )
         if seen is not None:
             seen[remote_id] = (raw if keep else None, record)

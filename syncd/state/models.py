@@ -53,6 +53,22 @@ class Link(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=now)
 
 
+class Mapped(SQLModel, table=True):
+    """A listed record's canonical form as syncd last read it, so that a run in a new process (``syncd sync``
+    from a timer) reads again only the records that changed: a cache, never the sync's truth.
+
+    ``digest`` covers the raw record's bytes and everything its reading depends on (``Mapper.fingerprint``):
+    a record whose digest differs, under a changed mapping or syncd, is read afresh. ``read`` is JSON
+    ``[values, problems, unreadable fields]``."""
+
+    __tablename__ = "mapped"
+    job: str = Field(primary_key=True)
+    system: str = Field(primary_key=True)
+    remote_id: str = Field(primary_key=True)
+    digest: bytes
+    read: str
+
+
 class Run(SQLModel, table=True):
     __tablename__ = "run"
     id: str = Field(primary_key=True)
