@@ -399,7 +399,8 @@ def is_read(method: str, path: str) -> bool:
 
 
 STORE_METHODS = ("load_entities", "pending_journal", "journal", "record", "record_conflicts", "resolutions",
-                 "skipped", "begin_run", "finish_run", "get_cursor", "set_cursor", "linked_remote_ids")  # fmt: skip
+                 "skipped", "begin_run", "finish_run", "get_cursor", "set_cursor", "linked_remote_ids",
+                 "remember_mapped")  # fmt: skip
 
 
 def instrument() -> None:
@@ -408,6 +409,7 @@ def instrument() -> None:
     import syncd.engine.plan as plan_mod
     import syncd.runner as runner_mod
     import syncd.state.aside as aside_mod
+    import syncd.state.mapped as mapped_mod
     from syncd.state.store import Store
 
     MAIN_THREAD[0] = threading.get_ident()
@@ -427,6 +429,8 @@ def instrument() -> None:
     # quiet records set aside as each page comes (in _map's own time when it sets aside what it mapped), then the
     # decision of who needs planning, once the listings are in: local work, counted with the mapping
     aside_mod.SetAside.page = METER.lean("aside", aside_mod.SetAside.page)  # type: ignore[method-assign]
+    # a page's records as earlier runs read them (syncd.state.mapped), looked up in the state: part of reading
+    mapped_mod.MappedMemo.look_up = METER.lean("map", mapped_mod.MappedMemo.look_up)  # type: ignore[method-assign]
     aside_mod.SetAside.decide = METER.wrap("aside.decide", aside_mod.SetAside.decide)  # type: ignore[method-assign]
     aside_mod.SetAside.restore = METER.wrap("aside.restore", aside_mod.SetAside.restore)  # type: ignore[method-assign]
     request = httpx.AsyncClient.request
@@ -758,6 +762,7 @@ def print_phase(n: int, r: PhaseResult, args: argparse.Namespace) -> dict[str, A
 async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     from syncd import logging as slog
     from syncd.config.load import load
+    from syncd.mapping import transforms
     from syncd.runner import JobRun
     from syncd.sandbox import Sandbox
     from syncd.state.store import Store
@@ -784,7 +789,7 @@ async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]
               f"(callyzer {held_seed['callyzer']:,} leads, callsavvy {held_seed['callsavvy']:,} leads, "
               f"apps api {held_seed['appsapi']:,} entries, callpage {held_seed['callpage']:,} calls from "
               f"{sum(1 for p in folks if p.calls):,} numbers); speed {args.speed:g}, "
-              f"jitter {args.jitter * 1000:g} ms ===")  # fmt: skip
+              f"jitter {args.jitter * 1000:g} ms{'; each run a new process' if args.one_shot else ''} ===")  # fmt: skip
         store = Store(loaded.state_url)
         job = JobRun(loaded, "leads", store)
         job.early_writes = not getattr(args, "no_early", False)
@@ -795,6 +800,13 @@ async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]
         async def phase(name: str, expected: dict[str, Counter[str]]) -> None:
             """One run, measured against the minimum calls for the writes ``expected`` (the CallPage cursor as
             the runs so far left it: none before the first)."""
+            nonlocal job
+            if getattr(args, "one_shot", False):  # as `syncd sync` from a timer: nothing in memory from a last run
+                await job.aclose()
+                job = JobRun(load(bench_config(box, directory, paced)), "leads", store)
+                job.early_writes = not getattr(args, "no_early", False)
+                transforms.to_e164.cache_clear()
+                transforms.from_e164.cache_clear()
             window = bench.window_calls(folks, store.get_cursor("leads", "callpage"))
             res = await run_phase(
                 bench, job, name, minimum_calls(bench.held(), window, expected), expected, records, paced
@@ -1452,6 +1464,12 @@ def main() -> None:
         metavar="X",
         help="network mode: after the settle run, the client keeps the pace of speed X (1: real pace) for the "
         "steady and quiet runs, and their floors are counted at it",
+    )
+    parser.add_argument(
+        "--one-shot",
+        action="store_true",
+        help="network mode: each run as a new `syncd sync` process makes it (a new JobRun, no phone cache): what a "
+        "systemd timer runs; the records it reads are the state's memory of them (syncd.state.mapped), not a daemon's",
     )
     parser.add_argument(
         "--no-early",
