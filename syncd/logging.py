@@ -25,6 +25,11 @@ def redact_text(text: str) -> str:
     return text
 
 
+def holds_secret(data: bytes) -> bool:
+    """Whether bytes (a flat raw record: its texts are UTF-8 in it) hold a known secret."""
+    return any(secret.encode() in data for secret in _SECRETS)
+
+
 def _redact(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)

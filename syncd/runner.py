@@ -46,8 +46,8 @@ from syncd.engine.model import (
 from syncd.engine.plan import plan as make_plan
 from syncd.engine.plan import quiet_scope
 from syncd.mapping.apply import Mapper
+from syncd.state import memo
 from syncd.state.aside import Placeholder, SetAside
-from syncd.state.mapped import MappedMemo
 from syncd.state.models import Journal
 from syncd.state.store import Store
 
@@ -473,9 +473,11 @@ class JobRun:
         self._seen: dict[str, dict[str, tuple[dict[str, Any] | None, Record]]] = {}
         # this fetch's pages, mapped (a placeholder for a record set aside)
         self._paged: dict[str, list[tuple[dict[str, Any] | None, Record | Placeholder | None]]] = {}
-        #: this fetch's records read by earlier runs, in the state: what a new process remembers (syncd.state.mapped)
-        self._mapped: MappedMemo | None = None
-        self._reads = [0, 0]  # this fetch's records read afresh, and remembered (from the memo or the state)
+        # a new process's first fetch: each listing as the last run left it in the state (syncd.state.memo)
+        self._stored: dict[str, dict[str, memo.Remembered]] = {}
+        self._reads = [0, 0]  # this fetch's records mapped afresh, and remembered (in memory or in the state)
+        self._afresh: dict[str, int] = {}  # per system
+        self._to_remember: list[str] = []  # systems whose listing changed: their memo is rewritten
         #: live links of the job's largest system from which a run sets quiet people's records aside on disk as their
         #: pages come (``[state] set_aside_from``). Below it every person is planned in memory: the memo holds
         #: their records anyway (MEMO_LIMIT), and setting aside costs ~6–13 µs a record. None: never.
@@ -572,14 +574,12 @@ class JobRun:
         try:
             listings = await self._fetch(report, bound, early=self.early_writes and not dry_run)
         except BaseException:
-            self._mapped = None
             if self._early is not None:  # what went out while the listings came in is recorded all the same
                 await self._close_early(report, self._early, send=False)
             raise
         report.read_afresh, report.remembered = self._reads
-        memo, self._mapped = self._mapped, None
-        if memo is not None and not dry_run:  # what this run read, for the next process (syncd.state.mapped)
-            await asyncio.to_thread(memo.flush, [name for name, lst in listings.items() if lst.complete])
+        if self._to_remember and not dry_run:  # what this run read, for the next process (syncd.state.memo)
+            await asyncio.to_thread(self._remember, self._to_remember)
         early = self._early
         if early is not None:
             early.planner.forget()  # (a second copy of the state would double a large run's memory)
@@ -764,10 +764,11 @@ class JobRun:
             threshold == 0 or max(self.store.links_count(self.job_name).values(), default=0) >= threshold
         )
         self._aside = SetAside(self.store, self.job_name) if big else None
+        self._reads, self._afresh, self._to_remember = [0, 0], {}, []
         # (a source read by cursor lists each record once: nothing to remember)
-        remembered = [name for name in names if not self.connectors[name].incremental]
-        self._mapped = MappedMemo(self.store, self.job_name, self.mappers, remembered)
-        self._reads = [0, 0]
+        fresh = [name for name in names if name not in self._known and not self.connectors[name].incremental]
+        if fresh:
+            self._stored = await asyncio.to_thread(self._recall, fresh)
         # each page is mapped as it arrives, while the next one waits for its turn under the rate limit, so
         # the last page leaves little local work before planning (_record_page keeps the pages' records, in order,
         # for _map to take back)
@@ -808,16 +809,40 @@ class JobRun:
             incremental = self.connectors[name].incremental
             items, skipped = result
             seen = self._seen.pop(name, None)
+            before = self._stored.get(name, self._known.get(name))
             # this listing is the memo of the next run (a failed listing keeps the last one); the Records
             # only, so that no raw dict outlives the fetch; none above MEMO_LIMIT (_record stopped keeping them)
             self._known[name] = {rid: pair[1] for rid, pair in seen.items()} if seen is not None else {}
+            if not incremental and (
+                (seen is None and name in self._stored)  # (above MEMO_LIMIT: forgotten)
+                or (seen is not None and (self._afresh.get(name) or before is None or before.keys() != seen.keys()))
+            ):
+                self._to_remember.append(name)  # (rewritten only when the listing changed)
             listings[name] = Listing(items, complete=not incremental, incremental=incremental)
             report.warnings.extend(skipped)
             report.warnings.extend(f"{name}: {w}" for w in self.connectors[name].fetch_warnings)
             report.fetched[name] = len(items) + len(skipped)
         self._seen.clear()  # what a failed listing had read: not a memo
         self._paged.clear()
+        self._stored = {}  # (what it held is in self._known now)
         return listings
+
+    def _recall(self, systems: list[str]) -> dict[str, dict[str, memo.Remembered]]:
+        """The listings the last run left in the state, for a process that has none in memory."""
+        out = {}
+        for name in systems:
+            stored = self.store.listing_memo(self.job_name, name)
+            loaded = memo.load(self.mappers[name], name, stored) if stored is not None else None
+            if loaded is not None:
+                out[name] = loaded
+        return out
+
+    def _remember(self, systems: list[str]) -> None:
+        """Stores these listings as this run read them (in a worker thread, while the run plans and writes)."""
+        for name in systems:
+            records = self._known.get(name)
+            taken = memo.dump(self.mappers[name], name, records.values()) if records else None
+            self.store.set_listing_memo(self.job_name, name, taken)
 
     async def _early_rounds(self, run_id: str, tasks: Mapping[str, asyncio.Future[Any]]) -> None:
         """Once every listing but one is in, whole (none failed; the last not a cursor-read source), plans the
@@ -956,11 +981,6 @@ class JobRun:
         by identity (by raw, not by Record.raw: a memo hit's Record holds last run's equal raw); a listing that
         streams returns none of them, so its raw records are not kept: they go with the page."""
         record, keep = self._record, not self.connectors[system].streams
-        memo = self._mapped
-        if memo is not None and memo.covers(system):
-            remote_id = self.mappers[system].remote_id
-            if not self._known.get(system):  # (a daemon's Records of its last listing are cheaper to take back)
-                memo.look_up(system, [rid for rid in map(remote_id, raws) if rid is not None])
         records = [record(system, raw, keep) for raw in raws]
         items = self._aside.page(system, records) if self._aside is not None else records
         self._paged.setdefault(system, []).extend(zip((r if keep else None for r in raws), items, strict=True))
@@ -986,35 +1006,39 @@ class JobRun:
         plain = flat(raw)
         known = self._known.get(system)
         hit = known.get(remote_id) if known is not None else None
-        reads = self._reads
-        memo = self._mapped if self._mapped is not None and self._mapped.covers(system) else None
-        if memo is not None:
-            memo.listed[system].add(remote_id)
+        stored = self._stored.get(system)
+        row = stored.get(remote_id) if hit is None and stored is not None else None
         if hit is not None and unsqueeze(hit.packed, system) == plain:
             record = hit
-            reads[1] += 1
-        else:
-            digest, read = memo.recall(system, remote_id, plain) if memo is not None else (b"", None)
-            if read is None:
-                inbound = mapper.to_canonical(raw)
-                read = (inbound.values, tuple(inbound.problems), frozenset(inbound.unreadable))
-                if memo is not None:
-                    memo.remember(system, remote_id, digest, read)
-                reads[0] += 1
-            else:
-                reads[1] += 1
-            values, problems, unreadable = read
-            share_texts(values)
+            self._reads[1] += 1
+        elif row is not None and unsqueeze(row[1], system) == plain:  # as the last process read it
+            values, packed, problems, unreadable = row
             record = Record(
                 system,
                 remote_id,
                 values,
-                squeeze(plain, system),
+                packed,
                 mapper.modified(raw),
                 problems,
                 mapper.entity_hint(raw),
-                unreadable if unreadable else _NOTHING,
+                unreadable or _NOTHING,
             )
+            self._reads[1] += 1
+        else:
+            inbound = mapper.to_canonical(raw)
+            share_texts(inbound.values)
+            record = Record(
+                system,
+                remote_id,
+                inbound.values,
+                squeeze(plain, system),
+                mapper.modified(raw),
+                tuple(inbound.problems),
+                mapper.entity_hint(raw),
+                frozenset(inbound.unreadable) if inbound.unreadable else _NOTHING,
+            )
+            self._reads[0] += 1
+            self._afresh[system] = self._afresh.get(system, 0) + 1
         if seen is not None:
             seen[remote_id] = (raw if keep else None, record)
             if len(seen) > MEMO_LIMIT:  # no memo of this listing: its records need not outlive their pages

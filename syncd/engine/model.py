@@ -57,6 +57,20 @@ def _codec(system: str, sample: bytes | None = None) -> _Codec | None:
     return codec
 
 
+def dictionary_of(system: str) -> bytes | None:
+    """The flat record this process compresses ``system``'s records against (None: none yet)."""
+    shape = _shapes.get(system)
+    return None if shape is None else bytes(shape.as_bytes())
+
+
+def adopt_dictionary(system: str, sample: bytes) -> bool:
+    """Makes ``sample`` the system's dictionary if this process has none yet, so that bytes another process packed
+    with it read back here; whether the system's dictionary is now exactly ``sample``."""
+    if system not in _shapes:
+        _shapes.setdefault(system, zstandard.ZstdCompressionDict(sample, dict_type=zstandard.DICT_TYPE_RAWCONTENT))
+    return dictionary_of(system) == sample
+
+
 def pack(raw: dict[str, Any], system: str) -> bytes:
     """A raw record as compact bytes. A listing's records are kept until the run ends (and by a daemon until
     the next run) but read raw only for the few that are written. Records of one system share most of their

@@ -53,20 +53,15 @@ class Link(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=now)
 
 
-class Mapped(SQLModel, table=True):
-    """A listed record's canonical form as syncd last read it, so that a run in a new process (``syncd sync``
-    from a timer) reads again only the records that changed: a cache, never the sync's truth.
+class ListingMemo(SQLModel, table=True):
+    """A system's listing as the last run read it, so that a run in a new process (``syncd sync`` from a timer)
+    maps only the records that changed (syncd.state.memo): a cache, never the sync's truth. ``memo`` is
+    process-private bytes (marshal, checked against the mapping's fingerprint and the Python version), not JSON."""
 
-    ``digest`` covers the raw record's bytes and everything its reading depends on (``Mapper.fingerprint``):
-    a record whose digest differs, under a changed mapping or syncd, is read afresh. ``read`` is JSON
-    ``[values, problems, unreadable fields]``."""
-
-    __tablename__ = "mapped"
+    __tablename__ = "listing_memo"
     job: str = Field(primary_key=True)
     system: str = Field(primary_key=True)
-    remote_id: str = Field(primary_key=True)
-    digest: bytes
-    read: str
+    memo: bytes
 
 
 class Run(SQLModel, table=True):

@@ -627,61 +627,26 @@ class Store:
             session.add(row)
             session.commit()
 
-    # --- records read by earlier runs (syncd.state.mapped) ----------------------------------------
-    def mapped_of(self, job: str, system: str, remote_ids: list[str]) -> dict[str, tuple[bytes, str]]:
-        """remote id → (digest, read JSON) of these records as an earlier run read them: one query a page."""
-        found: dict[str, tuple[bytes, str]] = {}
-        if self.engine.dialect.name == "sqlite":
-            with self._driver_cursor() as cursor:
-                for part in _chunks(remote_ids):
-                    marks = ",".join("?" * len(part))
-                    cursor.execute(
-                        "SELECT remote_id, digest, read FROM mapped WHERE job = ? AND system = ? "
-                        f"AND remote_id IN ({marks})",
-                        (job, system, *part),
-                    )
-                    found.update((rid, (bytes(digest), read)) for rid, digest, read in cursor.fetchall())
-            return found
-        of = _in("SELECT remote_id, digest, read FROM mapped WHERE job = :job AND system = :system "
-                 "AND remote_id IN :part")  # fmt: skip
+    # --- each listing as the last run read it (syncd.state.memo) -----------------------------------
+    def listing_memo(self, job: str, system: str) -> bytes | None:
         with self.engine.connect() as conn:
-            for part in _chunks(remote_ids):
-                for rid, digest, read in conn.execute(of, {"job": job, "system": system, "part": part}):
-                    found[rid] = (bytes(digest), read)
-        return found
+            found = conn.execute(
+                text("SELECT memo FROM listing_memo WHERE job = :job AND system = :system"),
+                {"job": job, "system": system},
+            ).scalar_one_or_none()
+        return None if found is None else bytes(found)
 
-    def remember_mapped(
-        self, job: str, rows: list[tuple[str, str, bytes, str]], listed: Mapping[str, set[str]]
-    ) -> None:
-        """Stores (system, remote id, digest, read JSON) rows, replacing a record's earlier ones; then forgets,
-        for each system whose whole listing is in ``listed``, the records it no longer lists, once they are a
-        fifth of what is kept (so the table follows the records, not their history, and a quiet run writes
-        nothing)."""
-        upsert = text(
-            "INSERT INTO mapped (job, system, remote_id, digest, read) VALUES (:job, :system, :rid, :digest, :read) "
-            "ON CONFLICT (job, system, remote_id) DO UPDATE SET digest = excluded.digest, read = excluded.read"
-        )
+    def set_listing_memo(self, job: str, system: str, memo: bytes | None) -> None:
+        """Replaces the system's memo (None: forgets it)."""
         with self.engine.begin() as conn:
-            if rows:
+            conn.execute(
+                text("DELETE FROM listing_memo WHERE job = :job AND system = :system"), {"job": job, "system": system}
+            )
+            if memo is not None:
                 conn.execute(
-                    upsert,
-                    [{"job": job, "system": s, "rid": rid, "digest": d, "read": r} for s, rid, d, r in rows],
+                    text("INSERT INTO listing_memo (job, system, memo) VALUES (:job, :system, :memo)"),
+                    {"job": job, "system": system, "memo": memo},
                 )
-            for system, ids in listed.items():
-                kept = conn.execute(
-                    text("SELECT count(*) FROM mapped WHERE job = :job AND system = :system"),
-                    {"job": job, "system": system},
-                ).scalar_one()
-                if kept <= len(ids) + len(ids) // 4:
-                    continue
-                stored = conn.execute(
-                    text("SELECT remote_id FROM mapped WHERE job = :job AND system = :system"),
-                    {"job": job, "system": system},
-                ).scalars()
-                gone = [rid for rid in stored if rid not in ids]
-                forget = _in("DELETE FROM mapped WHERE job = :job AND system = :system AND remote_id IN :part")
-                for part in _chunks(gone):
-                    conn.execute(forget, {"job": job, "system": system, "part": part})
 
     def linked_remote_ids(self, job: str, system: str) -> set[str]:
         with Session(self.engine) as session:

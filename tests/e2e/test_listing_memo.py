@@ -1,6 +1,6 @@
 """Through the CLI against the four simulators, each `syncd sync` a new process (as a systemd timer runs it): a
 run reads afresh only the records that changed since a run listed them, and takes the rest back from the state
-(syncd.state.mapped), with every edit still carried and nothing written twice."""
+(syncd.state.memo), with every edit still carried and nothing written twice."""
 
 from __future__ import annotations
 

@@ -1,0 +1,204 @@
+"""A run in a new process takes back each listing as the last run read it (syncd.state.memo) instead of mapping
+every record again: it must give exactly the Records a fresh mapping gives, map afresh whatever changed (the
+record, the mapping) or whatever the memo cannot vouch for, keep no secret, and rewrite the memo only when the
+listing changed. The runs go through JobRun's own fetch, page by page, with the leads job's real mappings and a
+real SQLite state (tests.unit.test_aside's world)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import marshal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+import zstandard
+
+from syncd.engine import model
+from syncd.engine.model import Record, unpack
+from syncd.mapping import transforms
+from syncd.mapping.apply import Mapper
+from syncd.runner import JobRun, RunReport
+from syncd.state import memo
+from tests.unit.test_aside import _plan, _serve, _world, leads_job
+
+COVERED = ("callsavvy", "callyzer", "appsapi")  # CallPage is read by cursor: each call-back is listed once
+
+
+def _fetch(job: JobRun, listings: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, list[Record]], list[int]]:
+    """One run's fetch (no phone cache, as in a new process), then what the run stores (as JobRun._run does)."""
+    transforms.to_e164.cache_clear()
+    transforms.from_e164.cache_clear()
+    job.set_aside_from = None  # every Record kept in the listing, to compare
+    _serve(job, listings, per=7)
+    got = asyncio.run(job._fetch(RunReport("leads", "test", False), structlog.get_logger("test")))
+    job._remember(job._to_remember)
+    records = {name: [r for r in listing.items if isinstance(r, Record)] for name, listing in got.items()}
+    return records, list(job._reads)
+
+
+def _whole(rec: Record) -> tuple[Any, ...]:
+    """Everything a Record says, its raw record unpacked."""
+    fields = dataclasses.asdict(rec)
+    fields["packed"] = unpack(rec.packed, rec.system)
+    return tuple(sorted((k, repr(v)) for k, v in fields.items()))
+
+
+def _always(records: dict[str, list[Record]], happened: list[str]) -> int:
+    """Records every run maps afresh: the cursor-read source's, and the first of each record listed twice with
+    two different contents (the memo holds the last one read)."""
+    return len(records["callpage"]) + happened.count("listed_twice_edited")
+
+
+def _stored(job: JobRun) -> dict[str, list[str]]:
+    """system → remote ids of its memo."""
+    out = {}
+    for system in (*COVERED, "callpage"):
+        taken = job.store.listing_memo("leads", system)
+        if taken is not None:
+            out[system] = sorted(row[0] for row in marshal.loads(taken)[3])
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_new_process_takes_back_exactly_the_records_a_fresh_mapping_gives(tmp_path: Path, seed: int) -> None:
+    first = leads_job(tmp_path)
+    listings, happened = _world(first, 60, seed)
+    read, counts = _fetch(first, listings)
+    assert counts == [sum(map(len, read.values())), 0]
+    assert sorted(_stored(first)) == sorted(COVERED), "not the cursor-read source"
+    for system in COVERED:
+        assert _stored(first)[system] == sorted({r.remote_id for r in read[system]})
+
+    second = leads_job(tmp_path)  # a new process on the same state
+    again, counts = _fetch(second, listings)
+    always = _always(again, happened)
+    assert counts == [always, sum(map(len, again.values())) - always]
+    for system in read:
+        assert [_whole(r) for r in again[system]] == [_whole(r) for r in read[system]], system
+
+
+def test_an_edited_record_is_mapped_afresh_and_the_memo_rewritten(tmp_path: Path) -> None:
+    first = leads_job(tmp_path)
+    listings, happened = _world(first, 40, 1)
+    _fetch(first, listings)
+    lead = listings["callsavvy"][5]
+    edited = {**lead, "organization": "Edited Traders"}
+    listings["callsavvy"][5] = edited
+    second = leads_job(tmp_path)
+    records, counts = _fetch(second, listings)
+    assert counts[0] == 1 + _always(records, happened)
+    got = next(r for r in records["callsavvy"] if r.remote_id == str(lead["lead_id"]))
+    assert got.values["company"] == "Edited Traders"
+    assert got.values == second.mappers["callsavvy"].to_canonical(edited).values
+    assert "callsavvy" in second._to_remember
+    third = leads_job(tmp_path)  # the memo holds the edited record now
+    _, counts = _fetch(third, listings)
+    assert counts[0] == _always(records, happened)
+
+
+def test_a_changed_mapping_maps_every_record_of_its_system_afresh(tmp_path: Path) -> None:
+    first = leads_job(tmp_path)
+    listings, happened = _world(first, 30, 2)
+    _fetch(first, listings)
+    second = leads_job(tmp_path)
+    before = second.mappers["callyzer"]
+    # another region: a national number would read to another E.164 (a hand-edited mapping file is the same)
+    second.mappers["callyzer"] = Mapper(before.spec, "US", str(before.zone))
+    assert memo.fingerprint(second.mappers["callyzer"]) != memo.fingerprint(before)
+    records, counts = _fetch(second, listings)
+    assert counts[0] == len(records["callyzer"]) + _always(records, happened)
+    spec = dataclasses.replace(before.spec, fields=before.spec.fields[:-1])
+    assert memo.fingerprint(Mapper(spec, before.default_region, str(before.zone))) != memo.fingerprint(before)
+    assert memo.fingerprint(Mapper(before.spec, before.default_region, "America/New_York")) != memo.fingerprint(before)
+
+
+@pytest.mark.parametrize(
+    "taken",
+    [b"not marshal", marshal.dumps((99, b"", None, [])), marshal.dumps((memo.FORMAT, b"x", None, [])),
+     marshal.dumps([1, 2, 3]), marshal.dumps((memo.FORMAT, "fp", None, [(1, 2, 3, 4, 5)]))],
+    ids=["garbage", "other-format", "other-fingerprint", "other-shape", "other-rows"],
+)  # fmt: skip
+def test_a_memo_that_cannot_vouch_for_its_records_means_mapping_afresh(tmp_path: Path, taken: bytes) -> None:
+    first = leads_job(tmp_path)
+    listings, happened = _world(first, 20, 3)
+    read, _ = _fetch(first, listings)
+    if b"fp" in taken:  # rows of the wrong kinds under the right fingerprint
+        rows = [(1, 2, 3, 4, 5)]
+        taken = marshal.dumps((memo.FORMAT, memo.fingerprint(first.mappers["appsapi"]), None, rows))
+    first.store.set_listing_memo("leads", "appsapi", taken)
+    second = leads_job(tmp_path)
+    again, counts = _fetch(second, listings)
+    assert counts[0] == len(again["appsapi"]) + _always(again, happened)
+    for system in read:
+        assert [_whole(r) for r in again[system]] == [_whole(r) for r in read[system]], system
+    assert _stored(second)["appsapi"] == sorted(r.remote_id for r in read["appsapi"]), "stored again, readable"
+
+
+def test_a_process_that_packs_with_another_dictionary_maps_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = leads_job(tmp_path)
+    listings, happened = _world(first, 20, 4)
+    read, _ = _fetch(first, listings)
+    other = {**model._shapes}
+    other["callyzer"] = zstandard.ZstdCompressionDict(b"another process's first record" * 4, dict_type=1)
+    monkeypatch.setattr(model, "_shapes", other)
+    monkeypatch.setattr(model._codecs, "by_system", {})
+    second = leads_job(tmp_path)
+    again, counts = _fetch(second, listings)
+    assert counts[0] == len(again["callyzer"]) + _always(again, happened)
+    assert [r.values for r in again["callyzer"]] == [r.values for r in read["callyzer"]]
+
+
+def test_a_record_holding_a_secret_is_never_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("syncd.logging._SECRETS", {"asha7@example.in"})  # as if a provider echoed a key
+    first = leads_job(tmp_path)
+    listings, happened = _world(first, 20, 5)
+    read, _ = _fetch(first, listings)
+    holding = {(s, r.remote_id) for s in COVERED for r in read[s] if r.values.get("email") == "asha7@example.in"}
+    assert len(holding) >= 2
+    stored = _stored(first)
+    assert not any(rid in stored[s] for s, rid in holding)
+    for system in COVERED:
+        raw = first.store.listing_memo("leads", system)
+        assert raw is not None and b"asha7@example.in" not in raw
+    _, counts = _fetch(leads_job(tmp_path), listings)
+    assert counts[0] == len(holding) + _always(read, happened)
+
+
+def test_a_quiet_run_rewrites_nothing_and_a_changed_listing_is_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = leads_job(tmp_path)
+    listings, happened = _world(first, 40, 6)
+    _fetch(first, listings)
+    written: list[str] = []
+    original = first.store.set_listing_memo
+
+    def spy(job: str, system: str, taken: bytes | None) -> None:
+        written.append(system)
+        original(job, system, taken)
+
+    second = leads_job(tmp_path)
+    monkeypatch.setattr(second.store, "set_listing_memo", spy)
+    _fetch(second, listings)
+    twice = ["callsavvy"] if "listed_twice_edited" in happened else []  # (its first copy: afresh every run)
+    assert written == twice
+    # two of Callyzer's records deleted: its memo follows the listing
+    fewer = {**listings, "callyzer": listings["callyzer"][2:]}
+    third = leads_job(tmp_path)
+    records, counts = _fetch(third, fewer)
+    assert counts[0] == _always(records, happened)
+    assert _stored(third)["callyzer"] == sorted(str(r["id"]) for r in fewer["callyzer"])
+
+
+def test_a_dry_run_stores_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    job = leads_job(tmp_path)
+    listings, _ = _world(job, 20, 7)
+    _serve(job, listings, per=7)
+    plan, _ = _plan(job, False, monkeypatch)
+    assert plan.actions and job._to_remember, "a run that would store its listings"
+    assert _stored(job) == {}
