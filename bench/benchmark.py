@@ -399,8 +399,7 @@ def is_read(method: str, path: str) -> bool:
 
 
 STORE_METHODS = ("load_entities", "pending_journal", "journal", "record", "record_conflicts", "resolutions",
-                 "skipped", "begin_run", "finish_run", "get_cursor", "set_cursor", "linked_remote_ids",
-                 "remember_mapped")  # fmt: skip
+                 "skipped", "begin_run", "finish_run", "get_cursor", "set_cursor", "linked_remote_ids")  # fmt: skip
 
 
 def instrument() -> None:
@@ -409,7 +408,6 @@ def instrument() -> None:
     import syncd.engine.plan as plan_mod
     import syncd.runner as runner_mod
     import syncd.state.aside as aside_mod
-    import syncd.state.mapped as mapped_mod
     from syncd.state.store import Store
 
     MAIN_THREAD[0] = threading.get_ident()
@@ -429,8 +427,10 @@ def instrument() -> None:
     # quiet records set aside as each page comes (in _map's own time when it sets aside what it mapped), then the
     # decision of who needs planning, once the listings are in: local work, counted with the mapping
     aside_mod.SetAside.page = METER.lean("aside", aside_mod.SetAside.page)  # type: ignore[method-assign]
-    # a page's records as earlier runs read them (syncd.state.mapped), looked up in the state: part of reading
-    mapped_mod.MappedMemo.look_up = METER.lean("map", mapped_mod.MappedMemo.look_up)  # type: ignore[method-assign]
+    # a new process's listings as the last run read them, loaded from the state (syncd.state.memo): part of reading
+    runner_mod.JobRun._recall = METER.lean("map", runner_mod.JobRun._recall)  # type: ignore[method-assign]
+    # and stored for the next one, in a worker thread (with the store's CPU)
+    runner_mod.JobRun._remember = METER.wrap("store.remember", runner_mod.JobRun._remember)  # type: ignore[method-assign]
     aside_mod.SetAside.decide = METER.wrap("aside.decide", aside_mod.SetAside.decide)  # type: ignore[method-assign]
     aside_mod.SetAside.restore = METER.wrap("aside.restore", aside_mod.SetAside.restore)  # type: ignore[method-assign]
     request = httpx.AsyncClient.request

@@ -994,7 +994,8 @@ class JobRun:
         is asked for (as its page arrives, then as the listing is put together), and a daemon's next run
         reuses the Record of a raw record it listed unchanged last time: its flat bytes compared with the
         memo's, decompressed (about a microsecond), instead of the mapping, libphonenumber included. The memo
-        holds one listing per system, replaced by each run's, never a history."""
+        holds one listing per system, replaced by each run's, never a history. A new process's first run takes
+        it from the state instead (syncd.state.memo), compared the same way."""
         mapper = self.mappers[system]
         remote_id = mapper.remote_id(raw)
         if remote_id is None:

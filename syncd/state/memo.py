@@ -61,11 +61,11 @@ def fingerprint(mapper: Mapper) -> bytes:
 
 def dump(mapper: Mapper, system: str, records: Iterable[Record]) -> bytes:
     """A listing's Records as a memo (those holding a known secret left out)."""
-    rows = [
-        (rec.remote_id, rec.values, rec.packed, rec.problems, tuple(sorted(rec.unreadable)))
+    rows = {
+        rec.remote_id: (rec.values, rec.packed, rec.problems, rec.unreadable)
         for rec in records
         if not holds_secret(unsqueeze(rec.packed, system))
-    ]
+    }
     return marshal.dumps((FORMAT, fingerprint(mapper), dictionary_of(system), rows))
 
 
@@ -77,11 +77,14 @@ def load(mapper: Mapper, system: str, memo: bytes) -> dict[str, Remembered] | No
             return None
         if sample is not None and not adopt_dictionary(system, sample):
             return None  # its packed bytes would not read back here
-        out: dict[str, Remembered] = {}
-        for remote_id, values, packed, problems, unreadable in rows:
-            if type(remote_id) is not str or type(values) is not dict or type(packed) is not bytes:
-                return None
-            out[remote_id] = (values, packed, tuple(problems), frozenset(unreadable))
+        # read back as written: no row rebuilt (a listing of 250k loads in well under a second)
+        if type(rows) is not dict or not all(
+            type(row) is tuple and len(row) == 4 and type(row[0]) is dict and type(row[1]) is bytes
+            and type(row[2]) is tuple and type(row[3]) is frozenset
+            for row in rows.values()
+        ):  # fmt: skip
+            return None
+        out: dict[str, Remembered] = rows
         return out
     except (ValueError, EOFError, TypeError):  # not a memo this code wrote
         return None
