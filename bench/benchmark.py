@@ -428,9 +428,10 @@ def instrument() -> None:
     # decision of who needs planning, once the listings are in: local work, counted with the mapping
     aside_mod.SetAside.page = METER.lean("aside", aside_mod.SetAside.page)  # type: ignore[method-assign]
     # a new process's listings as the last run read them, loaded from the state (syncd.state.memo): part of reading
-    runner_mod.JobRun._recall = METER.lean("map", runner_mod.JobRun._recall)  # type: ignore[method-assign]
-    # and stored for the next one, in a worker thread (with the store's CPU)
-    runner_mod.JobRun._remember = METER.wrap("store.remember", runner_mod.JobRun._remember)  # type: ignore[method-assign]
+    # and stored for the next one, in a worker thread (with the store's CPU); (syncd before the ninth session: none)
+    if hasattr(runner_mod.JobRun, "_recall"):
+        runner_mod.JobRun._recall = METER.lean("map", runner_mod.JobRun._recall)  # type: ignore[method-assign]
+        runner_mod.JobRun._remember = METER.wrap("store.remember", runner_mod.JobRun._remember)  # type: ignore[method-assign]
     aside_mod.SetAside.decide = METER.wrap("aside.decide", aside_mod.SetAside.decide)  # type: ignore[method-assign]
     aside_mod.SetAside.restore = METER.wrap("aside.restore", aside_mod.SetAside.restore)  # type: ignore[method-assign]
     request = httpx.AsyncClient.request

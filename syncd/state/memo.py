@@ -17,6 +17,7 @@ a memo only when its listing changed, and a dry run never does.
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import marshal
 import sys
@@ -71,6 +72,16 @@ def dump(mapper: Mapper, system: str, records: Iterable[Record]) -> bytes:
 
 def load(mapper: Mapper, system: str, memo: bytes) -> dict[str, Remembered] | None:
     """remote id → the record as remembered; None when the memo cannot serve this process (see the module)."""
+    enabled = gc.isenabled()
+    gc.disable()  # (a full collection mid-load walks every object just made, for no cycle among them)
+    try:
+        return _load(mapper, system, memo)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load(mapper: Mapper, system: str, memo: bytes) -> dict[str, Remembered] | None:
     try:
         form, taken_under, sample, rows = marshal.loads(memo)
         if form != FORMAT or taken_under != fingerprint(mapper):
