@@ -353,7 +353,7 @@ class RunReport:
     fetched: dict[str, int] = field(default_factory=dict)
     loaded: int = 0  # people read from the state for the planner (the unchanged rest were set aside unread)
     early: int = 0  # people planned and written while the slowest listing still came in (syncd.early_writes)
-    read_afresh: int = 0  # listed records mapped this run (the rest were remembered: syncd.state.mapped)
+    read_afresh: int = 0  # listed records mapped this run (the rest were remembered: syncd.state.memo)
     remembered: int = 0
     seconds: float = 0.0
 
@@ -579,7 +579,10 @@ class JobRun:
             raise
         report.read_afresh, report.remembered = self._reads
         if self._to_remember and not dry_run:  # what this run read, for the next process (syncd.state.memo)
-            await asyncio.to_thread(self._remember, self._to_remember)
+            try:
+                await asyncio.to_thread(self._remember, self._to_remember)
+            except Exception as exc:  # a cache: the run goes on without it (the next one maps afresh)
+                bound.warning("listing memo not stored", error=str(exc))
         early = self._early
         if early is not None:
             early.planner.forget()  # (a second copy of the state would double a large run's memory)
@@ -768,7 +771,10 @@ class JobRun:
         # (a source read by cursor lists each record once: nothing to remember)
         fresh = [name for name in names if name not in self._known and not self.connectors[name].incremental]
         if fresh:
-            self._stored = await asyncio.to_thread(self._recall, fresh)
+            try:
+                self._stored = await asyncio.to_thread(self._recall, fresh)
+            except Exception as exc:  # a cache: without it every record is mapped afresh
+                bound.warning("listing memo not loaded", error=str(exc))
         # each page is mapped as it arrives, while the next one waits for its turn under the rate limit, so
         # the last page leaves little local work before planning (_record_page keeps the pages' records, in order,
         # for _map to take back)

@@ -202,3 +202,21 @@ def test_a_dry_run_stores_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     plan, _ = _plan(job, False, monkeypatch)
     assert plan.actions and job._to_remember, "a run that would store its listings"
     assert _stored(job) == {}
+
+
+def test_a_memo_that_cannot_be_read_from_the_state_means_mapping_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = leads_job(tmp_path)
+    listings, _ = _world(first, 20, 8)
+    read, _ = _fetch(first, listings)
+    second = leads_job(tmp_path)
+
+    def broken(job: str, system: str) -> bytes | None:
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(second.store, "listing_memo", broken)
+    again, counts = _fetch(second, listings)
+    assert counts == [sum(map(len, again.values())), 0]
+    for system in read:
+        assert [_whole(r) for r in again[system]] == [_whole(r) for r in read[system]], system
