@@ -412,6 +412,7 @@ def policies_for(loaded: LoadedConfig, job_name: str) -> Policies:
 
 #: one empty set for every record whose fields all read (CPython makes a new empty frozenset each time)
 _NOTHING: frozenset[str] = frozenset()
+_NO_ROWS: dict[str, memo.Remembered] = {}  # (a system without a memo from the state)
 
 
 def build_role(name: str, connector: Connector, mapper: Mapper, create: bool, update: bool, delete: bool) -> SystemRole:
@@ -475,8 +476,8 @@ class JobRun:
         self._paged: dict[str, list[tuple[dict[str, Any] | None, Record | Placeholder | None]]] = {}
         # a new process's first fetch: each listing as the last run left it in the state (syncd.state.memo)
         self._stored: dict[str, dict[str, memo.Remembered]] = {}
-        self._reads = [0, 0]  # this fetch's records mapped afresh, and remembered (in memory or in the state)
-        self._afresh: dict[str, int] = {}  # per system
+        self._afresh: dict[str, int] = {}  # this fetch's records mapped afresh, per system
+        self._remembered = 0  # and taken back instead (in memory or from the state)
         self._to_remember: list[str] = []  # systems whose listing changed: their memo is rewritten
         #: live links of the job's largest system from which a run sets quiet people's records aside on disk as their
         #: pages come (``[state] set_aside_from``). Below it every person is planned in memory: the memo holds
@@ -577,7 +578,7 @@ class JobRun:
             if self._early is not None:  # what went out while the listings came in is recorded all the same
                 await self._close_early(report, self._early, send=False)
             raise
-        report.read_afresh, report.remembered = self._reads
+        report.read_afresh, report.remembered = sum(self._afresh.values()), self._remembered
         if self._to_remember and not dry_run:  # what this run read, for the next process (syncd.state.memo)
             try:
                 await asyncio.to_thread(self._remember, self._to_remember)
@@ -767,7 +768,7 @@ class JobRun:
             threshold == 0 or max(self.store.links_count(self.job_name).values(), default=0) >= threshold
         )
         self._aside = SetAside(self.store, self.job_name) if big else None
-        self._reads, self._afresh, self._to_remember = [0, 0], {}, []
+        self._afresh, self._remembered, self._to_remember = {}, 0, []
         # (a source read by cursor lists each record once: nothing to remember)
         fresh = [name for name in names if name not in self._known and not self.connectors[name].incremental]
         if fresh:
@@ -1013,12 +1014,10 @@ class JobRun:
         plain = flat(raw)
         known = self._known.get(system)
         hit = known.get(remote_id) if known is not None else None
-        stored = self._stored.get(system)
-        row = stored.get(remote_id) if hit is None and stored is not None else None
         if hit is not None and unsqueeze(hit.packed, system) == plain:
             record = hit
-            self._reads[1] += 1
-        elif row is not None and unsqueeze(row[1], system) == plain:  # as the last process read it
+            self._remembered += 1
+        elif (row := self._from_state(system, remote_id, plain)) is not None:
             values, packed, problems, unreadable = row
             record = Record(
                 system,
@@ -1030,7 +1029,7 @@ class JobRun:
                 mapper.entity_hint(raw),
                 unreadable or _NOTHING,
             )
-            self._reads[1] += 1
+            self._remembered += 1
         else:
             inbound = mapper.to_canonical(raw)
             share_texts(inbound.values)
@@ -1044,13 +1043,17 @@ class JobRun:
                 mapper.entity_hint(raw),
                 frozenset(inbound.unreadable) if inbound.unreadable else _NOTHING,
             )
-            self._reads[0] += 1
             self._afresh[system] = self._afresh.get(system, 0) + 1
         if seen is not None:
             seen[remote_id] = (raw if keep else None, record)
             if len(seen) > MEMO_LIMIT:  # no memo of this listing: its records need not outlive their pages
                 del self._seen[system]
         return record
+
+    def _from_state(self, system: str, remote_id: str, plain: bytes) -> memo.Remembered | None:
+        """The record as the last process read it, when this run lists exactly its bytes (syncd.state.memo)."""
+        row = self._stored.get(system, _NO_ROWS).get(remote_id)
+        return row if row is not None and unsqueeze(row[1], system) == plain else None
 
     async def _apply(self, writer: Writer, plan: Plan, actions: list[Action]) -> Outcomes:
         """Sends the writes, every system at once, each in chunks (a Callyzer chunk is one full bulksave),

@@ -36,7 +36,7 @@ def _fetch(job: JobRun, listings: dict[str, list[dict[str, Any]]]) -> tuple[dict
     got = asyncio.run(job._fetch(RunReport("leads", "test", False), structlog.get_logger("test")))
     job._remember(job._to_remember)
     records = {name: [r for r in listing.items if isinstance(r, Record)] for name, listing in got.items()}
-    return records, list(job._reads)
+    return records, [sum(job._afresh.values()), job._remembered]
 
 
 def _whole(rec: Record) -> tuple[Any, ...]:
