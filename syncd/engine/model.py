@@ -43,18 +43,24 @@ def _codec(system: str, sample: bytes | None = None) -> _Codec | None:
         codecs = _codecs.by_system = {}
     codec = codecs.get(system)
     if codec is None:
-        shape = _shapes.get(system)
+        shape = _shapes.get(system) if sample is None else _shape(system, sample)
         if shape is None:
-            if sample is None:
-                return None
-            shape = _shapes.setdefault(
-                system, zstandard.ZstdCompressionDict(sample, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-            )
+            return None
         codec = codecs[system] = (
             zstandard.ZstdCompressor(dict_data=shape, write_checksum=False, write_dict_id=False),
             zstandard.ZstdDecompressor(dict_data=shape),
         )
     return codec
+
+
+def _shape(system: str, sample: bytes) -> zstandard.ZstdCompressionDict:
+    """The system's dictionary: ``sample`` if it has none yet (the first thread to ask sets it, for all)."""
+    shape = _shapes.get(system)
+    if shape is None:
+        shape = _shapes.setdefault(
+            system, zstandard.ZstdCompressionDict(sample, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+        )
+    return shape
 
 
 def dictionary_of(system: str) -> bytes | None:
@@ -66,9 +72,7 @@ def dictionary_of(system: str) -> bytes | None:
 def adopt_dictionary(system: str, sample: bytes) -> bool:
     """Makes ``sample`` the system's dictionary if this process has none yet, so that bytes another process packed
     with it read back here; whether the system's dictionary is now exactly ``sample``."""
-    if system not in _shapes:
-        _shapes.setdefault(system, zstandard.ZstdCompressionDict(sample, dict_type=zstandard.DICT_TYPE_RAWCONTENT))
-    return dictionary_of(system) == sample
+    return bytes(_shape(system, sample).as_bytes()) == sample
 
 
 def pack(raw: dict[str, Any], system: str) -> bytes:
