@@ -1470,7 +1470,7 @@ def main() -> None:
         "--one-shot",
         action="store_true",
         help="network mode: each run as a new `syncd sync` process makes it (a new JobRun, no phone cache): what a "
-        "systemd timer runs; the records it reads are the state's memory of them (syncd.state.mapped), not a daemon's",
+        "systemd timer runs; the listings it takes back are the state's (syncd.state.memo), not a daemon's memory",
     )
     parser.add_argument(
         "--no-early",
