@@ -39,6 +39,17 @@ def _fetch(job: JobRun, listings: dict[str, list[dict[str, Any]]]) -> tuple[dict
     return records, [sum(job._afresh.values()), job._remembered]
 
 
+def _first_run(
+    tmp_path: Path, people: int, seed: int
+) -> tuple[JobRun, dict[str, list[dict[str, Any]]], list[str], dict[str, list[Record]]]:
+    """A world of ``people`` and the fetch of a first process over it: (its job, the listings, what happened to
+    each person, the Records it read)."""
+    first = leads_job(tmp_path)
+    listings, happened = _world(first, people, seed)
+    read, _ = _fetch(first, listings)
+    return first, listings, happened, read
+
+
 def _whole(rec: Record) -> tuple[Any, ...]:
     """Everything a Record says, its raw record unpacked."""
     fields = dataclasses.asdict(rec)
@@ -81,9 +92,7 @@ def test_a_new_process_takes_back_exactly_the_records_a_fresh_mapping_gives(tmp_
 
 
 def test_an_edited_record_is_mapped_afresh_and_the_memo_rewritten(tmp_path: Path) -> None:
-    first = leads_job(tmp_path)
-    listings, happened = _world(first, 40, 1)
-    _fetch(first, listings)
+    _, listings, happened, _ = _first_run(tmp_path, 40, 1)
     lead = listings["callsavvy"][5]
     edited = {**lead, "organization": "Edited Traders"}
     listings["callsavvy"][5] = edited
@@ -100,9 +109,7 @@ def test_an_edited_record_is_mapped_afresh_and_the_memo_rewritten(tmp_path: Path
 
 
 def test_a_changed_mapping_maps_every_record_of_its_system_afresh(tmp_path: Path) -> None:
-    first = leads_job(tmp_path)
-    listings, happened = _world(first, 30, 2)
-    _fetch(first, listings)
+    _, listings, happened, _ = _first_run(tmp_path, 30, 2)
     second = leads_job(tmp_path)
     before = second.mappers["callyzer"]
     # another region: a national number would read to another E.164 (a hand-edited mapping file is the same)
@@ -122,9 +129,7 @@ def test_a_changed_mapping_maps_every_record_of_its_system_afresh(tmp_path: Path
     ids=["garbage", "other-format", "other-fingerprint", "other-shape", "other-rows"],
 )  # fmt: skip
 def test_a_memo_that_cannot_vouch_for_its_records_means_mapping_afresh(tmp_path: Path, taken: bytes) -> None:
-    first = leads_job(tmp_path)
-    listings, happened = _world(first, 20, 3)
-    read, _ = _fetch(first, listings)
+    first, listings, happened, read = _first_run(tmp_path, 20, 3)
     if b"fp" in taken:  # rows of the wrong kinds under the right fingerprint
         rows = {"a": (1, b"", (), frozenset())}
         taken = marshal.dumps((memo.FORMAT, memo.fingerprint(first.mappers["appsapi"]), None, rows))
@@ -140,9 +145,7 @@ def test_a_memo_that_cannot_vouch_for_its_records_means_mapping_afresh(tmp_path:
 def test_a_process_that_packs_with_another_dictionary_maps_afresh(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = leads_job(tmp_path)
-    listings, happened = _world(first, 20, 4)
-    read, _ = _fetch(first, listings)
+    _, listings, happened, read = _first_run(tmp_path, 20, 4)
     other = {**model._shapes}
     other["callyzer"] = zstandard.ZstdCompressionDict(b"another process's first record" * 4, dict_type=1)
     monkeypatch.setattr(model, "_shapes", other)
@@ -155,9 +158,7 @@ def test_a_process_that_packs_with_another_dictionary_maps_afresh(
 
 def test_a_record_holding_a_secret_is_never_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("syncd.logging._SECRETS", {"asha7@example.in"})  # as if a provider echoed a key
-    first = leads_job(tmp_path)
-    listings, happened = _world(first, 20, 5)
-    read, _ = _fetch(first, listings)
+    first, listings, happened, read = _first_run(tmp_path, 20, 5)
     holding = {(s, r.remote_id) for s in COVERED for r in read[s] if r.values.get("email") == "asha7@example.in"}
     assert len(holding) >= 2
     stored = _stored(first)
@@ -172,9 +173,7 @@ def test_a_record_holding_a_secret_is_never_stored(tmp_path: Path, monkeypatch: 
 def test_a_quiet_run_rewrites_nothing_and_a_changed_listing_is_rewritten(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = leads_job(tmp_path)
-    listings, happened = _world(first, 40, 6)
-    _fetch(first, listings)
+    first, listings, happened, _ = _first_run(tmp_path, 40, 6)
     written: list[str] = []
     original = first.store.set_listing_memo
 
@@ -207,9 +206,7 @@ def test_a_dry_run_stores_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_a_memo_that_cannot_be_read_from_the_state_means_mapping_afresh(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = leads_job(tmp_path)
-    listings, _ = _world(first, 20, 8)
-    read, _ = _fetch(first, listings)
+    _, listings, _, read = _first_run(tmp_path, 20, 8)
     second = leads_job(tmp_path)
 
     def broken(job: str, system: str) -> bytes | None:
