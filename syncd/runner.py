@@ -884,9 +884,10 @@ class JobRun:
             if self._restarts.get(slow, 0) != restarts:
                 planner.restart()
                 read, restarts = 0, self._restarts.get(slow, 0)
+            # (counted before the feed's await: a page that comes in meanwhile is the next round's)
             paged = self._paged.get(slow, [])
-            await feed.page([item for _, item in paged[read:]])
-            read = len(paged)
+            new, read = paged[read:], len(paged)
+            await feed.page([item for _, item in new])
             part = planner.plan_round()
             if part is not None:
                 await self._write_early(run_id, slow, planner, part, skipped)

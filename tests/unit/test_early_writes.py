@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import threading
+import time
 from collections.abc import Iterator
 from itertools import count
 from pathlib import Path
@@ -21,6 +23,7 @@ from sqlalchemy import text
 
 from syncd.config.load import load
 from syncd.connectors.base import WriteResult
+from syncd.early_feed import AsideFeed
 from syncd.engine.model import Action
 from syncd.runner import JobRun, RunReport
 from syncd.sandbox import Sandbox
@@ -82,10 +85,12 @@ class Served:
         return out
 
 
-def _run(job: JobRun, listings: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch) -> Served:
+def _run(
+    job: JobRun, listings: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch, pause: float = 0.02
+) -> Served:
     ids = count(1)
     monkeypatch.setattr("syncd.runner.uuid", SimpleNamespace(uuid4=lambda: SimpleNamespace(hex=f"new{next(ids)}")))
-    served = Served(job, listings)
+    served = Served(job, listings, pause=pause)
     report = RunReport("leads", "run1", False)
     asyncio.run(job._run(report, structlog.get_logger("test"), False, False))
     assert report.status in ("ok", "partial"), report.errors
@@ -247,3 +252,51 @@ def test_the_mass_delete_guard_stops_the_rest_and_says_what_went_early(
     with early.store.engine.connect() as conn:
         states = {r[0] for r in conn.execute(text("SELECT state FROM journal"))}
     assert states == {"done"}, "what went out early is recorded"
+
+
+def test_pages_that_come_in_while_a_round_reads_the_state_reach_the_next_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a state set aside on disk, each round looks the changed records' people up in a worker thread; the slow
+    listing's pages that come in meanwhile must be handed to the next round, not counted as read."""
+    early = _job(tmp_path, aside=True)
+    listings, _ = _world(early, 60, 5)
+    pages: list[list[Any]] = []
+    fed: list[Any] = []
+    rounds = 0
+    keep_page, feed_page = JobRun._record_page, AsideFeed.page
+
+    def record_page(self: JobRun, system: str, raws: list[dict[str, Any]]) -> None:
+        keep_page(self, system, raws)
+        if system == SLOW:
+            pages.append([item for _, item in self._paged[SLOW][-len(raws) :]])
+
+    async def page(self: AsideFeed, items: list[Any]) -> None:
+        nonlocal rounds
+        rounds += 1
+        fed.extend(items)
+        paging.set()
+        try:
+            await feed_page(self, items)
+        finally:
+            paging.clear()
+
+    looked_up, paging = early.store.links_by_remote, threading.Event()
+
+    def slow_lookup(*args: Any, **kwargs: Any) -> Any:
+        if paging.is_set() and threading.current_thread() is not threading.main_thread():
+            time.sleep(0.25)  # a round's lookup outlasts the pause between two pages: the next come in meanwhile
+        return looked_up(*args, **kwargs)
+
+    monkeypatch.setattr(JobRun, "_record_page", record_page)
+    monkeypatch.setattr(AsideFeed, "page", page)
+    monkeypatch.setattr(early.store, "links_by_remote", slow_lookup)
+    try:
+        _run(early, listings, monkeypatch, pause=0.1)
+    finally:
+        early.store.close()
+    assert len(pages) >= 5 and rounds >= 2, "pages came in while a round read the state"
+    handed = [item for p in pages for item in p]
+    # the pages in order, each once, none left out before the last one handed over (the listing may end while
+    # a round still reads: what came after it is the whole plan's)
+    assert len(fed) <= len(handed) and all(a is b for a, b in zip(fed, handed, strict=False))
