@@ -47,14 +47,16 @@ def _jobs(ctx: click.Context, loaded: LoadedConfig, names: tuple[str, ...]) -> l
 async def run_jobs(
     loaded: LoadedConfig, jobs: list[str], *, dry_run: bool, allow_mass_delete: bool = False, progress: bool = False
 ) -> list[RunReport]:
+    from syncd.connectors.pacing import PaceBook
     from syncd.progress import TerminalProgress
     from syncd.state.store import Store
 
     store = Store(loaded.state_url)
+    pacers = PaceBook()  # the jobs call the same accounts: one allowance each, shared
     reports = []
     try:
         for name in jobs:
-            job = JobRun(loaded, name, store)
+            job = JobRun(loaded, name, store, pacers=pacers)
             if progress:
                 job.progress = TerminalProgress(job)
             try:

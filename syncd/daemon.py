@@ -28,6 +28,7 @@ from syncd import logging as slog
 from syncd import notify
 from syncd.config.load import ConfigError, LoadedConfig, load
 from syncd.config.schema import JobConfig, parse_duration
+from syncd.connectors.pacing import PaceBook
 from syncd.metrics import Metrics
 from syncd.runner import JobRun, RunReport
 from syncd.state.store import Store
@@ -55,6 +56,8 @@ class Daemon:
         self.stop_event = asyncio.Event()
         self.scheduler: AsyncIOScheduler | None = None
         self.metrics = Metrics(loaded.config.metrics.listen)
+        #: every job's calls to a system take turns from the same pacers: the provider counts the account's
+        self.pacers = PaceBook()
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def serve(self) -> int:
@@ -122,7 +125,7 @@ class Daemon:
             if trigger is None:
                 log.info("job has no schedule; run it with `syncd sync`", job=name)
                 continue
-            self.jobs[name] = JobRun(loaded, name, self.store)
+            self.jobs[name] = JobRun(loaded, name, self.store, pacers=self.pacers)
             self.locks.setdefault(name, asyncio.Lock())
             self.scheduler.add_job(
                 self._run_job,

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from syncd import logging as slog
 from syncd.config.load import LoadedConfig, load
+from syncd.connectors.pacing import PaceBook
 from syncd.runner import JobRun, RunReport
 from syncd.sample import sample_all
 from syncd.sandbox import Sandbox
@@ -50,10 +51,11 @@ async def _run_all(loaded: LoadedConfig, console: Console) -> list[RunReport]:
     from syncd.progress import TerminalProgress
 
     store = Store(loaded.state_url)
+    pacers = PaceBook()  # (the jobs share the simulated accounts' allowances, as syncd sync's do)
     reports = []
     try:
         for name in loaded.config.jobs:
-            job = JobRun(loaded, name, store)
+            job = JobRun(loaded, name, store, pacers=pacers)
             job.progress = TerminalProgress(job, console)
             console.print(f"[bold]syncing job {name!r}[/] …")
             try:

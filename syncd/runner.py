@@ -25,6 +25,7 @@ from syncd.connectors.base import Connector
 from syncd.connectors.callsavvy_leads import CallsavvyLeads
 from syncd.connectors.callyzer import Callyzer
 from syncd.connectors.errors import AuthError, ProviderError
+from syncd.connectors.pacing import PaceBook
 from syncd.early_feed import AsideFeed, Feed, MemoryFeed
 from syncd.early_writes import EarlyPlanner
 from syncd.engine.model import (
@@ -457,7 +458,10 @@ class JobRun:
         job_name: str,
         store: Store,
         transports: dict[str, httpx.AsyncBaseTransport] | None = None,
+        pacers: PaceBook | None = None,
     ) -> None:
+        """``pacers``: the process's (the daemon's, or one ``syncd sync``'s), so that the jobs calling one system
+        share its allowance; else the job's own."""
         self.loaded = loaded
         self.job_name = job_name
         self.store = store
@@ -491,6 +495,7 @@ class JobRun:
         self._restarts: dict[str, int] = {}  # listings read again from their first page, this fetch
         self._wake: asyncio.Event | None = None  # set when the slow listing has a new page, or is in
         self.progress: Progress | None = None  # set by the CLI on a terminal
+        self.pacers = pacers if pacers is not None else PaceBook()
         self.mappers: dict[str, Mapper] = {}
         self.connectors: dict[str, Connector] = {}
         self.roles: dict[str, SystemRole] = {}
@@ -505,6 +510,7 @@ class JobRun:
                 loaded.secrets[entry.system],
                 entry=entry,
                 transport=(transports or {}).get(entry.system),
+                pacers=self.pacers,
             )
             if isinstance(connector, Callyzer):
                 connector.existing_lead = self.policies.existing_lead
@@ -548,6 +554,10 @@ class JobRun:
             connector.down = None
             connector.fetch_warnings = []
             connector.cursor = self.store.get_cursor(self.job_name, name) if connector.incremental else None
+        try:  # no call inside the window of the calls another process made last (a cache of timing only)
+            self.pacers.respect(self.store.pacing(self.connectors))
+        except Exception as exc:
+            bound.warning("pacing left by the last run not read", error=str(exc))
         try:
             await self._run(report, bound, dry_run, allow_mass_delete)
         except AuthError as exc:
@@ -562,6 +572,10 @@ class JobRun:
             for connector in self.connectors.values():
                 connector.http.stats.__init__()  # type: ignore[misc]
             report.seconds = time.monotonic() - started
+            try:
+                self.store.set_pacing(self.pacers.left(self.connectors))
+            except Exception as exc:
+                bound.warning("pacing not stored for the next run", error=str(exc))
             self.store.finish_run(
                 run_id, "dry-run" if dry_run and report.status == "ok" else report.status, report.summary()
             )

@@ -16,6 +16,7 @@ import httpx
 
 from syncd.config.schema import JobSystem, SystemConfig
 from syncd.connectors.http import PacedClient
+from syncd.connectors.pacing import PaceBook
 from syncd.engine.model import Action
 from syncd.mapping.apply import Mapper
 
@@ -61,6 +62,7 @@ class Connector(ABC):
         *,
         entry: JobSystem | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        pacers: PaceBook | None = None,
     ) -> None:
         self.name = name
         self.cfg = cfg
@@ -87,6 +89,7 @@ class Connector(ABC):
             retry=cfg.retry,
             timeout=cfg.timeout,
             transport=transport,
+            pacers=pacers,
         )
 
     def auth_headers(self, secrets: dict[str, str]) -> dict[str, str]:

@@ -68,6 +68,7 @@ from syncd import canonical, phones
 from syncd.config.schema import JobSystem, SystemConfig
 from syncd.connectors.base import Connector, WriteResult
 from syncd.connectors.errors import ProviderError, Rejected, Retryable
+from syncd.connectors.pacing import PaceBook
 from syncd.engine.model import Action
 from syncd.mapping.apply import Mapper
 
@@ -204,8 +205,9 @@ class CallPageLeads(Connector):
         *,
         entry: JobSystem | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        pacers: PaceBook | None = None,
     ) -> None:
-        super().__init__(name, cfg, secrets, entry=entry, transport=transport)
+        super().__init__(name, cfg, secrets, entry=entry, transport=transport, pacers=pacers)
         self.clock: Callable[[], float] = time.time
         self.zone: tzinfo = ZoneInfo(cfg.timezone)
         #: what the last fetch asked for: (date_from, date_to), unix seconds

@@ -21,7 +21,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from syncd.config.schema import RetryConfig
 from syncd.connectors.errors import AuthError, Rejected, Retryable, Unreachable
-from syncd.connectors.pacing import Pacer
+from syncd.connectors.pacing import PaceBook, Pacer
 
 log = structlog.get_logger("syncd.http")
 
@@ -78,16 +78,18 @@ class PacedClient:
         retry: RetryConfig,
         timeout: float,
         transport: httpx.AsyncBaseTransport | None = None,
+        pacers: PaceBook | None = None,
     ) -> None:
+        """``pacers``: the process's, shared by every client of the system (another job's); else its own."""
         self.system = system
         self.stats = CallStats()
         self.retry = retry
         # one call per interval, no burst: a sliding-window server never sees two inside its window,
         # as long as the network's jitter stays inside the ``jitter`` allowance
         self.interval = interval * (1 + margin) + jitter
-        self._global = Pacer(self.interval)
+        self.pacers = pacers if pacers is not None else PaceBook()
+        self._global = self.pacers.pacer(system, "", self.interval)
         self._endpoint_interval = endpoint_interval * (1 + margin) + jitter if endpoint_interval else None
-        self._endpoints: dict[str, Pacer] = {}
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers=headers or {},
@@ -103,10 +105,7 @@ class PacedClient:
     async def _pace(self, endpoint: str) -> list[tuple[Pacer, float]]:
         pacers = []
         if self._endpoint_interval is not None:
-            pacer = self._endpoints.get(endpoint)
-            if pacer is None:
-                pacer = self._endpoints[endpoint] = Pacer(self._endpoint_interval)
-            pacers.append(pacer)
+            pacers.append(self.pacers.pacer(self.system, endpoint, self._endpoint_interval))
         pacers.append(self._global)
         return [(p, await p.acquire()) for p in pacers]
 

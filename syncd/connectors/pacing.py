@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable, Mapping
 
 
 class Pacer:
@@ -47,3 +48,62 @@ class Pacer:
             lateness = round_trip - self._fastest
         if lateness > 0:
             self._next = max(self._next, sent + self.interval + lateness)
+
+    def not_before(self) -> float:
+        """The wall-clock time before which the next call may not go (what a later process must respect)."""
+        return time.time() + max(0.0, self._next - time.monotonic())
+
+    def respect(self, not_before: float, cap: float) -> None:
+        """Holds the next call back to a wall-clock time another process left, by at most ``cap`` seconds (a
+        clock set back must not stall the calls)."""
+        wait = min(not_before - time.time(), cap)
+        if wait > 0:
+            self._next = max(self._next, time.monotonic() + wait)
+
+
+#: (system, endpoint) of a pacer: "" for a system's global allowance
+PaceKey = tuple[str, str]
+
+
+class PaceBook:
+    """Every pacer of a process, by system and endpoint.
+
+    A provider counts an account's calls, not a job's: the leads and contacts jobs both call Callsavvy and the
+    Apps API, and a daemon runs them at once. With a pacer each, each job used the whole allowance and the two
+    together drew 429s (a quarter of the Apps API's calls, at real pace); so every client of a system (by its
+    name in the config) takes its turns from the same pacers, owned by the process (the daemon, or one
+    ``syncd sync``). The next process learns where they stood from the state (:meth:`left`, :meth:`respect`).
+    """
+
+    #: the longest a call waits for a turn another process left (its interval's worth is the real wait)
+    CAP = 10.0
+
+    def __init__(self) -> None:
+        self._pacers: dict[PaceKey, Pacer] = {}
+        self._told: dict[PaceKey, float] = {}  # turns an earlier process left, for pacers not made yet
+
+    def pacer(self, system: str, endpoint: str, interval: float) -> Pacer:
+        """The pacer of one allowance; a config reloaded with another interval changes it for every client."""
+        key = (system, endpoint)
+        pacer = self._pacers.get(key)
+        if pacer is None:
+            pacer = self._pacers[key] = Pacer(interval)
+            if key in self._told:
+                pacer.respect(self._told.pop(key), interval + self.CAP)
+        pacer.interval = interval
+        return pacer
+
+    def left(self, systems: Iterable[str]) -> dict[PaceKey, float]:
+        """When each of these systems' pacers lets its next call go, in wall-clock time, for the next process."""
+        wanted = set(systems)
+        return {key: pacer.not_before() for key, pacer in self._pacers.items() if key[0] in wanted}
+
+    def respect(self, stored: Mapping[PaceKey, float]) -> None:
+        """What an earlier process left: no call before it (a pacer of this process that knows later keeps its
+        own turn)."""
+        for key, not_before in stored.items():
+            pacer = self._pacers.get(key)
+            if pacer is not None:
+                pacer.respect(not_before, pacer.interval + self.CAP)
+            else:  # (an endpoint's pacer is made at its first call)
+                self._told[key] = max(not_before, self._told.get(key, not_before))

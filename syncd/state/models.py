@@ -64,6 +64,17 @@ class ListingMemo(SQLModel, table=True):
     memo: bytes
 
 
+class Pacing(SQLModel, table=True):
+    """When a system's next call may go, as the last process left it (wall-clock seconds), so that a
+    ``syncd sync`` started right after another does not call inside the provider's window
+    (syncd.connectors.pacing.PaceBook). An account's, not a job's: ``endpoint`` "" is the system's global allowance."""
+
+    __tablename__ = "pacing"
+    system: str = Field(primary_key=True)
+    endpoint: str = Field(primary_key=True)
+    not_before: float
+
+
 class Run(SQLModel, table=True):
     __tablename__ = "run"
     id: str = Field(primary_key=True)

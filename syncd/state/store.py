@@ -648,6 +648,35 @@ class Store:
                     {"job": job, "system": system, "memo": memo},
                 )
 
+    # --- when each system's next call may go (syncd.connectors.pacing.PaceBook) ----------------------
+    def pacing(self, systems: Iterable[str]) -> dict[tuple[str, str], float]:
+        """(system, endpoint) → the wall-clock time before which its next call may not go."""
+        wanted = sorted(set(systems))
+        if not wanted:
+            return {}
+        marks = ", ".join(f":s{i}" for i in range(len(wanted)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(f"SELECT system, endpoint, not_before FROM pacing WHERE system IN ({marks})"),
+                {f"s{i}": name for i, name in enumerate(wanted)},
+            )
+            return {(system, endpoint): float(at) for system, endpoint, at in rows}
+
+    def set_pacing(self, left: Mapping[tuple[str, str], float]) -> None:
+        """Keeps the later of what is stored and what this process leaves: another process may have called since."""
+        if not left:
+            return
+        known = self.pacing({system for system, _ in left})
+        with self.engine.begin() as conn:
+            for (system, endpoint), at in left.items():
+                if known.get((system, endpoint), at) > at:
+                    continue
+                params = {"system": system, "endpoint": endpoint, "at": at}
+                conn.execute(text("DELETE FROM pacing WHERE system = :system AND endpoint = :endpoint"), params)
+                conn.execute(
+                    text("INSERT INTO pacing (system, endpoint, not_before) VALUES (:system, :endpoint, :at)"), params
+                )
+
     def linked_remote_ids(self, job: str, system: str) -> set[str]:
         with Session(self.engine) as session:
             return set(session.exec(select(Link.remote_id).where(Link.job == job, Link.system == system)))
