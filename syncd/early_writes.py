@@ -17,6 +17,8 @@ what is still to come cannot touch them:
 - no earlier run's write is still unfinished for them (its journal, a replace half done), and no record of
   theirs is listed twice so far.
 
+Only people a listed record changed are looked at: anyone else gets no write from the plan (its quiet path),
+and checking and planning a quiet run's every person twice cost more than the rest of the run's local work.
 Their plan is made with the same function, on their own records, and kept only when it holds no delete and
 no matching problem; anyone else waits for the whole plan, which then leaves the settled people out
 (``plan(settled=)``) while their phones and e-mails still claim the records that match them.
@@ -68,6 +70,9 @@ class EarlyPlanner:
         self.unlinked_keys: set[str] = set()
         self.doubtful: set[str] = set()  # a record of theirs listed twice: the whole plan reports it
         self.candidates: set[str] = set()
+        # people a listed record of theirs changed (values other than their link's last synced): nobody else can
+        # get a write from the plan (its quiet path), so nobody else is checked or planned early
+        self.touched: set[str] = set()
         self.settled: set[str] = set()
 
     def know(self, entities: Mapping[str, EntityState]) -> None:
@@ -94,15 +99,23 @@ class EarlyPlanner:
                 self.doubtful.add(owner)
             else:
                 present[owner] = rec
+                if owner not in self.touched and self._changed(system, owner, rec):
+                    self.touched.add(owner)
                 if system == self.slow:
                     self.candidates.add(owner)
+
+    def _changed(self, system: str, owner: str, rec: Record) -> bool:
+        state = self.entities.get(owner)
+        link = state.links.get(system) if state is not None else None
+        # (a record listed unchanged usually shares its values with the link, Store.load_entities)
+        return link is None or (rec.values is not link.synced and rec.values != link.synced)
 
     def forget(self) -> None:
         """The slow listing is in: only who was settled still counts (the state and the records go, before the
         whole plan reads its own)."""
         self.entities, self.owners, self.candidates = {}, {}, set()
         self.present = {s: {} for s in self.kinds}
-        self.unlinked_keys, self.doubtful = set(), set()
+        self.unlinked_keys, self.doubtful, self.touched = set(), set(), set()
 
     def restart(self) -> None:
         """The slow listing is read again from its first page: what it listed so far does not count (the
@@ -135,7 +148,8 @@ class EarlyPlanner:
     def plan_round(self) -> Plan | None:
         """The plan of the candidates that are ready, restricted to those it gives no delete and no problem
         (they are settled); None when nobody is."""
-        ready = sorted(eid for eid in self.candidates if eid in self.entities and self.ready(eid))
+        touched = self.touched
+        ready = sorted(eid for eid in self.candidates if eid in touched and eid in self.entities and self.ready(eid))
         self.candidates.clear()
         if not ready:
             return None
