@@ -430,7 +430,7 @@ def instrument() -> None:
     # a new process's listings as the last run read them, loaded from the state (syncd.state.memo): part of reading
     # and stored for the next one, in a worker thread (with the store's CPU); (syncd before the ninth session: none)
     if hasattr(runner_mod.JobRun, "_recall"):
-        runner_mod.JobRun._recall = METER.lean("map", runner_mod.JobRun._recall)  # type: ignore[method-assign]
+        runner_mod.JobRun._recall = METER.lean("recall", runner_mod.JobRun._recall)  # type: ignore[method-assign]
         runner_mod.JobRun._remember = METER.wrap("store.remember", runner_mod.JobRun._remember)  # type: ignore[method-assign]
     aside_mod.SetAside.decide = METER.wrap("aside.decide", aside_mod.SetAside.decide)  # type: ignore[method-assign]
     aside_mod.SetAside.restore = METER.wrap("aside.restore", aside_mod.SetAside.restore)  # type: ignore[method-assign]
@@ -741,7 +741,7 @@ def print_phase(n: int, r: PhaseResult, args: argparse.Namespace) -> dict[str, A
     apply_wall = r.wall_in.get("apply", 0.0)
     cpu = r.cpu
     aside = cpu["aside"] + cpu["aside.decide"] + cpu["aside.restore"]
-    local = cpu["map"] + cpu["assemble"] + aside + cpu["plan"] + cpu["early"]
+    local = cpu["map"] + cpu["recall"] + cpu["assemble"] + aside + cpu["plan"] + cpu["early"]
     store_cpu = sum(v for k, v in cpu.items() if k.startswith("store."))
     store_wall = sum(v for k, v in r.wall_in.items() if k.startswith("store."))
     recs = max(r.records, 1)
@@ -760,8 +760,9 @@ def print_phase(n: int, r: PhaseResult, args: argparse.Namespace) -> dict[str, A
     print(f"  floor with the round trips seen (ms p50/max: {round_trip_summary(r.trips)}): fetch {lat_fetch:.2f} s + "
           f"write {lat_write:.2f} s = {lat_fetch + lat_write:.2f} s "
           f"→ wall {r.wall / (lat_fetch + lat_write):.2f}×")  # fmt: skip
-    mapped = cpu["map"] + cpu["assemble"]
-    print(f"  local CPU: map {mapped:.3f} s ({cpu['map']:.3f} s as the pages came), set aside {aside:.3f} s "
+    mapped = cpu["map"] + cpu["recall"] + cpu["assemble"]
+    print(f"  local CPU: map {mapped:.3f} s ({cpu['map']:.3f} s as the pages came, {cpu['recall']:.3f} s loading "
+          f"the listings the last process left), set aside {aside:.3f} s "
           f"({cpu['aside']:.3f} s as the pages came, deciding {cpu['aside.decide'] + cpu['aside.restore']:.3f} s), "
           f"match {cpu['match']:.3f} s, plan {cpu['plan'] - cpu['match']:.3f} s, early rounds {cpu['early']:.3f} s "
           f"→ map+set aside+match+plan {local:.3f} s for {r.records:,} records = {local / recs * 1e6:.1f} µs/record "
