@@ -72,9 +72,8 @@ def plan_text(plan: Plan) -> str:
 
 
 def report_text(report: RunReport) -> str:
-    lines = [
-        f"Job {report.job!r} run {report.run_id}: {report.status} (exit {report.exit_code}) in {report.seconds:.1f}s"
-    ]
+    ran = f" run {report.run_id}" if report.run_id else ""  # (a busy job's run never started)
+    lines = [f"Job {report.job!r}{ran}: {report.status} (exit {report.exit_code}) in {report.seconds:.1f}s"]
     if report.fetched:
         lines.append("  fetched: " + ", ".join(f"{s} {n}" for s, n in report.fetched.items()))
     if report.plan is not None:

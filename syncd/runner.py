@@ -47,14 +47,14 @@ from syncd.engine.model import (
 from syncd.engine.plan import plan as make_plan
 from syncd.engine.plan import quiet_scope
 from syncd.mapping.apply import Mapper
-from syncd.state import memo
+from syncd.state import job_lock, memo
 from syncd.state.aside import Placeholder, SetAside
 from syncd.state.models import Journal
 from syncd.state.store import Store
 
 log = structlog.get_logger("syncd.run")
 
-EXIT_OK, EXIT_RECORDS, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_RECORDS, EXIT_CONFIG, EXIT_UNREACHABLE, EXIT_BUSY = 0, 1, 2, 3, 4
 STOPPING = "syncd is stopping"  # writes not sent because of SIGTERM or the run's time limit: not failures
 
 
@@ -543,9 +543,26 @@ class JobRun:
             connector.down = STOPPING
 
     async def run(self, *, dry_run: bool = False, allow_mass_delete: bool = False) -> RunReport:
+        """One run; a run that may write holds the job's lock across processes (syncd.state.job_lock), and one
+        that finds it held does nothing (status "busy", EXIT_BUSY)."""
+        try:
+            held = None if dry_run else job_lock.hold(self.store.url, self.job_name)
+        except job_lock.JobBusy as exc:
+            report = RunReport(self.job_name, "", dry_run, status="busy", exit_code=EXIT_BUSY, errors=[str(exc)])
+            log.warning("job busy: another process runs it", job=self.job_name, error=str(exc))
+            return report
+        try:
+            return await self._held_run(dry_run, allow_mass_delete, held.note if held is not None else None)
+        finally:
+            if held is not None:
+                held.release()
+
+    async def _held_run(self, dry_run: bool, allow_mass_delete: bool, note: str | None) -> RunReport:
         started = time.monotonic()
         run_id = self.store.begin_run(self.job_name, dry_run)
         report = RunReport(self.job_name, run_id, dry_run)
+        if note:  # (no lock on this state backend)
+            report.warnings.append(note)
         bound = log.bind(job=self.job_name, run_id=run_id)
         bound.info("run started", dry_run=dry_run)
         self.stopping = None
