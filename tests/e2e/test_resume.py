@@ -59,8 +59,10 @@ def test_a_kill_at_half_way_then_a_restart_writes_no_more_than_one_uninterrupted
     store = h.state()
     linked = store.links_count("leads")
     store.close()
-    # checkpoints: what was written before the kill is already in the state, but for the chunk in flight
-    assert linked["appsapi"] >= at_kill["appsapi"] - 25, (linked, at_kill)
+    # checkpoints: what was written before the kill is already in the state, but for the chunk in flight (25
+    # writes) and the chunk before it, whose recording (a worker thread, at most one a second: Checkpoint.save)
+    # the kill may have caught before its commit; a chunk here takes about a second (20 ms a call + jitter)
+    assert linked["appsapi"] >= at_kill["appsapi"] - 2 * 25, (linked, at_kill)
     assert linked["callsavvy"] == linked["appsapi"], "a person is recorded whole, once all its writes are done"
 
     report = h.sync("leads")
