@@ -654,28 +654,25 @@ class Store:
         wanted = sorted(set(systems))
         if not wanted:
             return {}
-        marks = ", ".join(f":s{i}" for i in range(len(wanted)))
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                text(f"SELECT system, endpoint, not_before FROM pacing WHERE system IN ({marks})"),
-                {f"s{i}": name for i, name in enumerate(wanted)},
-            )
+            rows = conn.execute(_in("SELECT system, endpoint, not_before FROM pacing WHERE system IN :part"),
+                                {"part": wanted})  # fmt: skip
             return {(system, endpoint): float(at) for system, endpoint, at in rows}
 
     def set_pacing(self, left: Mapping[tuple[str, str], float]) -> None:
-        """Keeps the later of what is stored and what this process leaves: another process may have called since."""
+        """Keeps the later of what is stored and what this process leaves: another process may have called since
+        (one statement a row, so no other process's later turn is overwritten between a read and a write)."""
         if not left:
             return
-        known = self.pacing({system for system, _ in left})
         with self.engine.begin() as conn:
-            for (system, endpoint), at in left.items():
-                if known.get((system, endpoint), at) > at:
-                    continue
-                params = {"system": system, "endpoint": endpoint, "at": at}
-                conn.execute(text("DELETE FROM pacing WHERE system = :system AND endpoint = :endpoint"), params)
-                conn.execute(
-                    text("INSERT INTO pacing (system, endpoint, not_before) VALUES (:system, :endpoint, :at)"), params
-                )
+            conn.execute(
+                text(
+                    "INSERT INTO pacing (system, endpoint, not_before) VALUES (:system, :endpoint, :at) "
+                    "ON CONFLICT (system, endpoint) DO UPDATE SET not_before = excluded.not_before "
+                    "WHERE pacing.not_before < excluded.not_before"
+                ),
+                [{"system": system, "endpoint": endpoint, "at": at} for (system, endpoint), at in left.items()],
+            )
 
     def linked_remote_ids(self, job: str, system: str) -> set[str]:
         with Session(self.engine) as session:
