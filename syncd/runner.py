@@ -546,7 +546,7 @@ class JobRun:
         """One run; a run that may write holds the job's lock across processes (syncd.state.job_lock), and one
         that finds it held does nothing (status "busy", EXIT_BUSY)."""
         try:
-            held = None if dry_run else job_lock.hold(self.store.url, self.job_name)
+            held = None if dry_run else job_lock.hold(self.store, self.job_name)
         except job_lock.JobBusy as exc:
             report = RunReport(self.job_name, "", dry_run, status="busy", exit_code=EXIT_BUSY, errors=[str(exc)])
             log.warning("job busy: another process runs it", job=self.job_name, error=str(exc))

@@ -21,6 +21,8 @@ import re
 import time
 from pathlib import Path
 
+from syncd.state.store import Store
+
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -42,25 +44,21 @@ class Held:
             self._fd = None
 
 
-def lock_path(state_url: str, job: str) -> Path | None:
-    """The lock file of a job on a SQLite file state; None for any other state."""
-    if not state_url.startswith("sqlite:///") or state_url == "sqlite:///:memory:":
-        return None
-    database = Path(state_url[len("sqlite:///") :])
+def lock_path(database: Path, job: str) -> Path:
+    """The lock file of a job whose state is the SQLite file ``database``."""
     safe = _SAFE.sub("_", job)
     if safe != job:  # (two names that differ only in unsafe characters must not share a lock)
         safe += "-" + hashlib.sha256(job.encode()).hexdigest()[:8]
     return database.with_name(f"{database.name}.{safe}.lock")
 
 
-def hold(state_url: str, job: str) -> Held:
+def hold(store: Store, job: str) -> Held:
     """The job's lock, for this run; raises :class:`JobBusy` naming the holder when another process has it."""
-    path = lock_path(state_url, job)
-    if path is None:
-        if state_url == "sqlite:///:memory:":
+    if store.file is None:
+        if store.url == "sqlite:///:memory:":
             return Held(None)
         return Held(None, "this state backend has no cross-process lock: run each job from one syncd process only")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = lock_path(store.file, job)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

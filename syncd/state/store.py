@@ -56,9 +56,11 @@ def _json(values: Any) -> str:
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
+        #: the SQLite database file (None: in memory, or another backend)
+        self.file: Path | None = None
         connect_args: dict[str, Any] = {}
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            path = Path(url[len("sqlite:///") :])
+            path = self.file = Path(url[len("sqlite:///") :])
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():  # created private: it holds people's contact details
                 fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)

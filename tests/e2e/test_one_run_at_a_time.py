@@ -31,8 +31,7 @@ def test_a_second_syncd_sync_of_a_running_job_does_nothing_and_names_the_first(s
     h = slow
     seed_people(h, 10)
     path = h.configure()
-    lock = job_lock.lock_path(f"sqlite:///{h.dir / 'syncd.db'}", "leads")
-    assert lock is not None
+    lock = job_lock.lock_path(h.dir / "syncd.db", "leads")
     cmd = [sys.executable, "-m", "syncd", "-c", str(path), "sync", "--json", "leads"]
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -57,7 +56,8 @@ def test_the_daemon_skips_a_run_while_another_process_holds_the_job_then_runs_it
     h = slow
     seed_people(h, 3)
     daemon_config(h, {"leads": "1s"})
-    held = job_lock.hold(f"sqlite:///{h.dir / 'syncd.db'}", "leads")  # as a `syncd sync` by hand would
+    store = h.state()
+    held = job_lock.hold(store, "leads")  # as a `syncd sync` by hand would
     proc = start_daemon(h)
     try:
         wait_for(lambda: sum(line.get("event") == "job busy: another process runs it" for line in log_lines(h)) >= 2,
@@ -67,6 +67,7 @@ def test_the_daemon_skips_a_run_while_another_process_holds_the_job_then_runs_it
         wait_for(lambda: len(entries(h)) == 3, 60, "the next scheduled run, once the job is free")
     finally:
         held.release()
+        store.close()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     assert all(r.status == "ok" for r in runs(h, "leads"))

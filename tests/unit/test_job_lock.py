@@ -9,12 +9,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
 from syncd.runner import EXIT_BUSY, RunReport
 from syncd.state import job_lock
+from syncd.state.store import Store
 from tests.unit.test_aside import leads_job
 
 
@@ -22,29 +26,38 @@ def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'state' / 'syncd.db'}"
 
 
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    state = Store(url(tmp_path))
+    yield state
+    state.close()
+
+
 HOLDER = """
 import sys, time
 from syncd.state import job_lock
-held = job_lock.hold(sys.argv[1], sys.argv[2])
+from syncd.state.store import Store
+held = job_lock.hold(Store(sys.argv[1]), sys.argv[2])
 print("held", flush=True)
 time.sleep(60)
 """
 
 
-def test_a_second_holder_is_refused_with_the_first_named_until_it_lets_go(tmp_path: Path) -> None:
-    held = job_lock.hold(url(tmp_path), "leads")
+def test_a_second_holder_is_refused_with_the_first_named_until_it_lets_go(tmp_path: Path, store: Store) -> None:
+    held = job_lock.hold(store, "leads")
     with pytest.raises(
         job_lock.JobBusy, match=rf"job 'leads' is being run by another syncd process \(pid {os.getpid()}"
     ):
-        job_lock.hold(url(tmp_path), "leads")
-    other = job_lock.hold(url(tmp_path), "contacts")  # another job: its own lock
+        job_lock.hold(store, "leads")
+    other = job_lock.hold(store, "contacts")  # another job: its own lock
     held.release()
-    job_lock.hold(url(tmp_path), "leads").release()
+    job_lock.hold(store, "leads").release()
     other.release()
-    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["syncd.db.contacts.lock", "syncd.db.leads.lock"]
+    locks = sorted(p.name for p in (tmp_path / "state").iterdir() if p.suffix == ".lock")
+    assert locks == ["syncd.db.contacts.lock", "syncd.db.leads.lock"]
 
 
-def test_a_holder_killed_mid_run_leaves_no_lock_behind(tmp_path: Path) -> None:
+def test_a_holder_killed_mid_run_leaves_no_lock_behind(tmp_path: Path, store: Store) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-c", HOLDER, url(tmp_path), "leads"], stdout=subprocess.PIPE, text=True,
         cwd=Path(__file__).resolve().parents[2],
@@ -52,29 +65,32 @@ def test_a_holder_killed_mid_run_leaves_no_lock_behind(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
         with pytest.raises(job_lock.JobBusy, match=f"pid {proc.pid}"):
-            job_lock.hold(url(tmp_path), "leads")
+            job_lock.hold(store, "leads")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:
         if proc.poll() is None:
             proc.kill()
-    job_lock.hold(url(tmp_path), "leads").release()  # at once: nothing to clear by hand, nothing to wait for
+    job_lock.hold(store, "leads").release()  # at once: nothing to clear by hand, nothing to wait for
 
 
 def test_job_names_map_to_distinct_safe_files_and_other_states_get_no_lock(tmp_path: Path) -> None:
-    a, b = job_lock.lock_path(url(tmp_path), "leads/x"), job_lock.lock_path(url(tmp_path), "leads x")
+    database = tmp_path / "state" / "syncd.db"
+    a, b = job_lock.lock_path(database, "leads/x"), job_lock.lock_path(database, "leads x")
     assert a is not None and b is not None and a != b
     assert a.parent == b.parent == tmp_path / "state" and "/" not in a.name[len("syncd.db.") :]
-    assert job_lock.lock_path("postgresql://db/syncd", "leads") is None
-    assert job_lock.hold("sqlite:///:memory:", "leads").note is None
-    assert "no cross-process lock" in (job_lock.hold("postgresql://db/syncd", "leads").note or "")
+    private = Store("sqlite:///:memory:")  # the process's own: nobody else to keep out
+    assert job_lock.hold(private, "leads").note is None
+    private.close()
+    elsewhere = cast(Store, SimpleNamespace(file=None, url="postgresql://db/syncd"))  # (no server here to connect to)
+    assert "no cross-process lock" in (job_lock.hold(elsewhere, "leads").note or "")
 
 
 def test_a_run_that_finds_its_job_held_does_nothing_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job = leads_job(tmp_path)
-    held = job_lock.hold(job.store.url, "leads")
+    held = job_lock.hold(job.store, "leads")
     try:
         started = time.monotonic()
         report = asyncio.run(job.run())
