@@ -32,10 +32,11 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
 
 
 @pytest.fixture
-def harness4(tmp_path: Path) -> Iterator[Harness]:
+def harness4(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Harness]:
     """All four simulators and the two realistic jobs: `leads` (CallPage → Callyzer ↔ Callsavvy ↔ an Apps
-    API custom list) and `contacts` (Callsavvy contacts ↔ the Apps API global list)."""
-    with Sandbox(speed=50, all_systems=True) as box:
+    API custom list) and `contacts` (Callsavvy contacts ↔ the Apps API global list). Rate limits compressed 50×,
+    or as a test asks: ``@pytest.mark.parametrize("harness4", [5], indirect=True)``."""
+    with Sandbox(speed=getattr(request, "param", 50), all_systems=True) as box:
         h = Harness(box, tmp_path)
         yield h
     assert_no_secret_leaked(h)

@@ -8,27 +8,21 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from syncd.sandbox import Sandbox
 from syncd.state import job_lock
 from tests.e2e.harness import Harness
 from tests.e2e.test_daemon import daemon_config, log_lines, runs, seed_people, start_daemon, wait_for
 from tests.e2e.test_four_systems import entries
 
-
-@pytest.fixture
-def slow(tmp_path: Path) -> Iterator[Harness]:
-    """Writes paced at a second or so (speed 2): a run of ten new people lasts several seconds."""
-    with Sandbox(speed=2, all_systems=True) as box:
-        yield Harness(box, tmp_path)
+#: writes paced at a second or so (speed 2): a run of ten new people lasts several seconds
+SLOW = pytest.mark.parametrize("harness4", [2], indirect=True)
 
 
-def test_a_second_syncd_sync_of_a_running_job_does_nothing_and_names_the_first(slow: Harness) -> None:
-    h = slow
+@SLOW
+def test_a_second_syncd_sync_of_a_running_job_does_nothing_and_names_the_first(harness4: Harness) -> None:
+    h = harness4
     seed_people(h, 10)
     path = h.configure()
     lock = job_lock.lock_path(h.dir / "syncd.db", "leads")
@@ -52,8 +46,9 @@ def test_a_second_syncd_sync_of_a_running_job_does_nothing_and_names_the_first(s
     assert again["actions"] == [], "the first run did all of it"
 
 
-def test_the_daemon_skips_a_run_while_another_process_holds_the_job_then_runs_it(slow: Harness) -> None:
-    h = slow
+@SLOW
+def test_the_daemon_skips_a_run_while_another_process_holds_the_job_then_runs_it(harness4: Harness) -> None:
+    h = harness4
     seed_people(h, 3)
     daemon_config(h, {"leads": "1s"})
     store = h.state()

@@ -9,27 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from syncd.config.load import load
 from syncd.runner import JobRun
-from syncd.sandbox import Sandbox
 from syncd.state.store import Store
 from tests.e2e.harness import Harness
 from tests.e2e.test_daemon import daemon_config, runs, seed_people, start_daemon, wait_for
 
-
-@pytest.fixture
-def slow(tmp_path: Path) -> Iterator[Harness]:
-    with Sandbox(speed=5, all_systems=True) as box:
-        yield Harness(box, tmp_path)
+SLOW = pytest.mark.parametrize("harness4", [5], indirect=True)
 
 
-def test_both_jobs_take_turns_on_the_accounts_they_share_in_syncd_sync_and_in_the_daemon(slow: Harness) -> None:
-    h = slow
+@SLOW
+def test_both_jobs_take_turns_on_the_accounts_they_share_in_syncd_sync_and_in_the_daemon(harness4: Harness) -> None:
+    h = harness4
     seed_people(h, 4)
     daemon_config(h, {"leads": "1s", "contacts": "1s"})
     proc = h.cli("sync", "--json")
@@ -47,10 +41,11 @@ def test_both_jobs_take_turns_on_the_accounts_they_share_in_syncd_sync_and_in_th
     assert h.served_429() == 0, "two jobs running at once called inside one window"
 
 
-def test_a_run_right_after_another_process_waits_for_the_turn_it_left(slow: Harness) -> None:
+@SLOW
+def test_a_run_right_after_another_process_waits_for_the_turn_it_left(harness4: Harness) -> None:
     """Two JobRuns with their own pacers and one state file: the second is a new process started as the first
     ended (its bulksave to Callyzer, whose window is 0.4 s here, is the first run's last call)."""
-    h = slow
+    h = harness4
     h.seed_raw("callsavvy", {"leads": [{"name": f"Turn Taker{i}", "phone": f"+91983{i:07d}", "status": "Potential",
                                         "priority": "Warm", "summary": "seed"} for i in range(3)]})  # fmt: skip
     path = h.configure()
