@@ -32,11 +32,10 @@ class MemoryFeed:
         by_id = {name: {r.remote_id: r for r in recs} for name, recs in records.items()}
         planner.know(await asyncio.to_thread(self.store.load_entities, self.job, by_id))
         for name, recs in records.items():
-            planner.add(name, ((r, planner.owner(name, r.remote_id)) for r in recs))
+            planner.add_known(name, recs)
 
     async def page(self, items: list[Record | Placeholder | None]) -> None:
-        planner, slow = self.planner, self.planner.slow
-        planner.add(slow, ((r, planner.owner(slow, r.remote_id)) for r in items if isinstance(r, Record)))
+        self.planner.add_known(self.planner.slow, (r for r in items if isinstance(r, Record)))
 
 
 class AsideFeed:

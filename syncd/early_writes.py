@@ -91,7 +91,8 @@ class EarlyPlanner:
 
     def add(self, system: str, records: Iterable[tuple[Record, str | None]]) -> None:
         """Listed records and their owners; on the slow system, their people become candidates."""
-        present = self.present[system]
+        present, touched, entities = self.present[system], self.touched, self.entities
+        slow = system == self.slow
         for rec, owner in records:
             if owner is None:
                 self.unlinked_keys |= match.record_keys(rec, self.match_on)
@@ -99,16 +100,20 @@ class EarlyPlanner:
                 self.doubtful.add(owner)
             else:
                 present[owner] = rec
-                if owner not in self.touched and self._changed(system, owner, rec):
-                    self.touched.add(owner)
-                if system == self.slow:
+                if owner not in touched:
+                    # changed: values other than the link's last synced (a record listed unchanged usually shares
+                    # its values with the link, Store.load_entities); once a person per record, so inline
+                    state = entities.get(owner)
+                    link = state.links.get(system) if state is not None else None
+                    if link is None or (rec.values is not link.synced and rec.values != link.synced):
+                        touched.add(owner)
+                if slow:
                     self.candidates.add(owner)
 
-    def _changed(self, system: str, owner: str, rec: Record) -> bool:
-        state = self.entities.get(owner)
-        link = state.links.get(system) if state is not None else None
-        # (a record listed unchanged usually shares its values with the link, Store.load_entities)
-        return link is None or (rec.values is not link.synced and rec.values != link.synced)
+    def add_known(self, system: str, records: Iterable[Record]) -> None:
+        """Listed records, each with the owner :meth:`know` gave its remote id (None: no link holds it)."""
+        owners = self.owners.get(system, {})
+        self.add(system, ((rec, owners.get(rec.remote_id)) for rec in records))
 
     def forget(self) -> None:
         """The slow listing is in: only who was settled still counts (the state and the records go, before the

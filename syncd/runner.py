@@ -1022,7 +1022,7 @@ class JobRun:
         record, keep = self._record, not self.connectors[system].streams
         records = [record(system, raw, keep) for raw in raws]
         items = self._aside.page(system, records) if self._aside is not None else records
-        self._paged.setdefault(system, []).extend(zip((r if keep else None for r in raws), items, strict=True))
+        self._paged.setdefault(system, []).extend(zip(raws if keep else [None] * len(raws), items, strict=True))
         if self._wake is not None:
             self._wake.set()
 

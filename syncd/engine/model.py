@@ -117,7 +117,8 @@ def unpack(packed: bytes, system: str) -> dict[str, Any]:
 @dataclass(frozen=True, slots=True)
 class Record:
     """One provider record as fetched, with its canonical values; ``packed`` is the raw record
-    (:func:`pack`, for this ``system``)."""
+    (:func:`pack`, for this ``system``). ``values`` are clean (``canonical.clean``, as the mapping reads them):
+    the planner's quiet path relies on it, and so takes values equal to a record's as clean without a look."""
 
     system: str
     remote_id: str

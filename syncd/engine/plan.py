@@ -296,16 +296,19 @@ class _EntityPlanner:
         complete, must_live = quiet_scope(self.roles, self.policies, {s: f.complete for s, f in self.fetched.items()})
         # per ranked system of the job: (its listed records by entity, listing complete)
         info = {s: (present.get(s) or {}, full) for s, full in complete.items()}
+        must = frozenset(must_live)
 
         def quiet(eid: str, state: EntityState) -> bool:
             links = state.links
             if not links:
                 return False
-            if all(link.gone for link in links.values()):
-                return True  # deleted everywhere: nothing can happen to them (``entity`` returns at once)
+            # (loops, not all() over generators: this runs once per person of every run)
             for system, link in links.items():
+                if link.gone:
+                    # deleted everywhere: nothing can happen to them (``entity`` returns at once); else the full path
+                    return all(lk.gone for lk in links.values())
                 meta = info.get(system)
-                if meta is None or link.gone or (replacing and (eid, system) in replacing):
+                if meta is None or (replacing and (eid, system) in replacing):
                     return False
                 recs, complete = meta
                 rec = recs.get(eid)
@@ -315,13 +318,12 @@ class _EntityPlanner:
                     continue
                 if rec.unreadable:  # garbled fields: the full path decides what stands
                     return False
-                values, synced = rec.values, link.synced
-                if values is not synced and values != synced:
+                # equal to a record's values (clean, see Record), the synced values are clean too: what the full
+                # path would record for them; a cursor-read source's record is shown over them, to the same effect
+                values = rec.values
+                if values is not link.synced and values != link.synced:
                     return False
-                # a cursor-read source's record is shown over the synced values: same content either way
-                if not _is_clean(synced):
-                    return False
-            return all(system in links for system in must_live)
+            return links.keys() >= must
 
         return quiet
 
@@ -730,21 +732,3 @@ def _first_nonblank(values: list[Canon]) -> Canon:
     for v in reversed(values):
         merged.update(v)
     return merged
-
-
-def _is_clean(values: Canon) -> bool:
-    """``canonical.clean(values) == values``, key order included, without building the copy: every value
-    a non-blank ``str``, or a non-empty list of non-blank ``str``."""
-    for value in values.values():
-        if type(value) is str:
-            if not value.strip():
-                return False
-        elif type(value) is list:
-            if not value:
-                return False
-            for item in value:
-                if type(item) is not str or not item.strip():
-                    return False
-        else:
-            return False
-    return True

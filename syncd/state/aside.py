@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 
 from syncd.engine import match
 from syncd.engine.model import Record
-from syncd.engine.plan import _is_clean
 from syncd.state.store import Store, _chunks
 
 #: what a set-aside record leaves in its listing: its row in the file
@@ -90,7 +89,7 @@ class SetAside:
                 out.append(rec)
                 continue
             synced = link[1]  # None: the link is gone
-            if synced is not None and (rec.values != loads(synced) or not _is_clean(rec.values)):
+            if synced is not None and rec.values != loads(synced):  # (a record's values are clean: see Record)
                 out.append(rec)
                 continue
             self.count += 1
