@@ -167,14 +167,17 @@ class _AppsApi(Connector):
                 totals.add(total)
             read += len(body)
             fresh = []
-            for row in self.records_of(body, f"{what} page {page}", "id"):
+            listed = self.records_of(body, f"{what} page {page}", "id")
+            for row in listed:
                 key = row["id"]
                 digest = _digest(row)
                 if seen.get(key) == digest:  # a record created meanwhile pushed this one a page on
                     continue
                 seen.setdefault(key, digest)  # one id with two contents: both go on, and the plan reports it
                 fresh.append(row)
-            rows.extend(self.page_read(fresh) if emit else fresh)
+            # (the answer's bytes decide the page only when no record of it was read on an earlier page)
+            whole = response.content if len(fresh) == len(listed) else None
+            rows.extend(self.page_read(fresh, whole) if emit else fresh)
             if not body:
                 break
             if total is not None:

@@ -72,8 +72,9 @@ class Connector(ABC):
         self.fetch_warnings: list[str] = []  # records the last fetch skipped, with the reason (run report)
         #: told each page of records as it arrives, so the runner maps it while the next page waits for its
         #: turn under the rate limit. The listing ``fetch`` returns stays the one source of truth, except for
-        #: a connector that :attr:`streams`: its pages are its listing
-        self.on_page: Callable[[list[dict[str, Any]]], None] | None = None
+        #: a connector that :attr:`streams`: its pages are its listing. With the page, the provider's answer it
+        #: was read from, when the page is exactly what those bytes list (see :meth:`page_read`), else None
+        self.on_page: Callable[[list[dict[str, Any]], bytes | None], None] | None = None
         #: told when a listing that :attr:`streams` starts again from its first page: forget the pages so far
         self.on_restart: Callable[[], None] | None = None
         interval, endpoint_interval = cfg.intervals()
@@ -136,11 +137,14 @@ class Connector(ABC):
                 out.append(item)
         return out
 
-    def page_read(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def page_read(self, records: list[dict[str, Any]], answer: bytes | None = None) -> list[dict[str, Any]]:
         """Hands a page of listed records to :attr:`on_page` (paged listings call it); returns them, or none
-        once handed over by a connector that :attr:`streams`."""
+        once handed over by a connector that :attr:`streams`. ``answer``: the body of the HTTP answer the page
+        came in, given only when the records are a function of those bytes alone (the same bytes, the same
+        records; not when what earlier pages held decided what this one hands over): the runner then takes back
+        a page listed with the same bytes last run whole, without looking at its records one by one."""
         if self.on_page is not None and records:
-            self.on_page(records)
+            self.on_page(records, answer)
             if self.streams:
                 return []
         return records

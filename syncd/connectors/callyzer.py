@@ -68,7 +68,7 @@ class Callyzer(Connector):
         page, read = 1, 0
         size = self.cfg.page_size or CALLYZER_PAGE_MAX  # the fewest pages, unless the config says otherwise
         while True:
-            _, body = await self.http.request(
+            response, body = await self.http.request(
                 "POST",
                 "/lead/get",
                 json_body={"page_no": page, "page_size": size},
@@ -79,7 +79,7 @@ class Callyzer(Connector):
                 break
             if not isinstance(result, list):
                 raise ProviderError(self.name, f"/lead/get page {page}: result is not a list of leads")
-            leads.extend(self.page_read(self.records_of(result, f"/lead/get page {page}", "id")))
+            leads.extend(self.page_read(self.records_of(result, f"/lead/get page {page}", "id"), response.content))
             read += len(result)  # a skipped item still counts against total_records
             total = body.get("total_records")
             if not isinstance(total, int):

@@ -596,7 +596,7 @@ def test_a_streamed_listing_read_again_says_so_first(served: Served) -> None:
     conn = lists(served)
     handed: list[dict[str, Any]] = []
     restarts: list[int] = []
-    conn.on_page = handed.extend
+    conn.on_page = lambda records, answer: handed.extend(records)
     conn.on_restart = lambda: (restarts.append(len(handed)), handed.clear())
     assert conn.streams and run(conn, conn.fetch) == []
     assert len(restarts) == 1 and restarts[0] >= 999  # the first read's pages, forgotten once

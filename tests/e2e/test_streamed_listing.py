@@ -5,6 +5,7 @@ simulator: every lead arrives once, in the listing's order, and nothing else cha
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from syncd.config.load import load
@@ -32,16 +33,26 @@ def test_callyzer_hands_its_pages_over_and_returns_none_of_them(harness: Harness
         try:
             whole = await connector.fetch()  # nobody listening: the listing, as any caller gets it
             pages: list[list[dict[str, Any]]] = []
-            connector.on_page = pages.append
+
+            def handed(records: list[dict[str, Any]], answer: bytes | None) -> None:
+                pages.append(records)
+                answers.append(answer)
+
+            connector.on_page = handed
             returned = await connector.fetch()
             return whole, pages, returned
         finally:
             connector.on_page = None
             await job.aclose()
 
+    answers: list[bytes | None] = []
     whole, pages, returned = asyncio.run(fetch())
     assert returned == []
     assert [len(p) for p in pages] == [100, 100, 30]
+    # each page with the answer it came in, which lists exactly its leads (the runner's page memo keys on it)
+    assert [[lead["id"] for lead in json.loads(a or b"{}")["result"]] for a in answers] == [
+        [r["id"] for r in p] for p in pages
+    ]
     assert [r["id"] for p in pages for r in p] == [r["id"] for r in whole]
     assert sorted(r["id"] for r in whole) == sorted(listed_ids)
     job.store.close()
@@ -52,8 +63,8 @@ def test_a_run_lists_every_streamed_lead_once_in_order_and_keeps_no_raw_record(h
     kept: list[int] = []  # raw records the runner held after each page: must stay 0
     record_page = job._record_page
 
-    def watched(system: str, raws: list[dict[str, Any]]) -> None:
-        record_page(system, raws)
+    def watched(system: str, raws: list[dict[str, Any]], answer: bytes | None = None) -> None:
+        record_page(system, raws, answer)
         if system == "callyzer":
             held = [raw for raw, _ in job._paged[system] if raw is not None]
             held += [raw for raw, _ in job._seen[system].values() if raw is not None]

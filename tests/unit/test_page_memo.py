@@ -1,0 +1,127 @@
+"""A daemon's next run takes back a page listed with the same bytes whole (``JobRun._record_page``), without
+looking at its records one by one: it must give exactly the Records the record-by-record path gives, read a
+page whose answer changed record by record (so an edit on it is seen), and keep no page memo where it keeps no
+listing memo. The fetches go through JobRun's own fetch with the leads job's real mappings and a real SQLite
+state (tests.unit.test_aside's world); each paged system's page comes with its answer's bytes, as the
+Callyzer and Apps API connectors hand them over."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from syncd import runner
+from syncd.engine.model import Record
+from syncd.runner import JobRun, RunReport
+from tests.unit.test_aside import _world, leads_job
+from tests.unit.test_listing_memo import _whole
+
+PAGED = ("callyzer", "appsapi")
+PER = 7
+
+
+def _serve(job: JobRun, listings: dict[str, list[dict[str, Any]]], answers: bool = True) -> None:
+    """The paged systems hand over pages of PER, each parsed from its own answer (given with it); Callsavvy's
+    getLeads is one answer, handed over without one (tests.unit.test_aside._serve)."""
+    for name, connector in job.connectors.items():
+
+        async def fetch(connector: Any = connector, rows: list[dict[str, Any]] = listings[name]) -> list[Any]:
+            if connector.name == "callsavvy":
+                answer = json.loads(
+                    json.dumps({"status": "success", "data": rows}), object_hook=connector.compact("lead_id")
+                )
+                return connector.hand_over(answer["data"], "getLeads", "lead_id")  # type: ignore[no-any-return]
+            out: list[Any] = []
+            for start in range(0, len(rows), PER):
+                body = json.dumps({"result": rows[start : start + PER]}).encode()
+                page = json.loads(body)["result"]  # fresh objects, as parsed
+                out.extend(connector.page_read(page, body if answers and connector.name in PAGED else None))
+            return out
+
+        connector.fetch = fetch
+
+
+def _fetch(
+    job: JobRun, listings: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch, answers: bool = True
+) -> tuple[dict[str, list[Record]], Counter[str]]:
+    """One fetch of a daemon's JobRun: its Records per system, and how many records it looked at one by one."""
+    looked: Counter[str] = Counter()
+    record = JobRun._record
+
+    def counted(self: JobRun, system: str, raw: dict[str, Any], keep: bool = True) -> Record | None:
+        looked[system] += 1
+        return record(self, system, raw, keep)
+
+    monkeypatch.setattr(JobRun, "_record", counted)
+    job.set_aside_from = None  # every Record kept in the listing, to compare
+    _serve(job, listings, answers)
+    got = asyncio.run(job._fetch(RunReport("leads", "test", False), structlog.get_logger("test")))
+    monkeypatch.setattr(JobRun, "_record", record)
+    return {name: [r for r in listing.items if isinstance(r, Record)] for name, listing in got.items()}, looked
+
+
+def test_a_page_listed_with_the_same_bytes_is_taken_back_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    job = leads_job(tmp_path)
+    listings, _ = _world(job, 60, 3)
+    first, looked = _fetch(job, listings, monkeypatch)
+    assert all(looked[s] == len(listings[s]) for s in PAGED), "a first run reads every record"
+
+    again, looked = _fetch(job, listings, monkeypatch)
+    assert all(looked[s] == 0 for s in PAGED), looked
+    assert looked["callsavvy"] == len(listings["callsavvy"]), "no answer, no page memo: record by record"
+    for system in PAGED:
+        # the very Records of the last run, as the record-by-record memo gives them
+        assert len(again[system]) == len(first[system]) > PER
+        assert all(a is b for a, b in zip(again[system], first[system], strict=True)), system
+    # as many taken back as record by record, and exactly what reading each record afresh gives
+    twin = leads_job(tmp_path / "twin")
+    assert _world(twin, 60, 3)[0] == listings
+    fresh, _ = _fetch(twin, listings, monkeypatch, answers=False)
+    _fetch(twin, listings, monkeypatch, answers=False)
+    assert job._remembered == twin._remembered > 0
+    for system in PAGED:
+        assert [_whole(r) for r in again[system]] == [_whole(r) for r in fresh[system]], system
+
+
+def test_an_edit_is_seen_on_the_page_it_changed_and_the_other_pages_are_taken_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = leads_job(tmp_path)
+    listings, _ = _world(job, 60, 4)
+    _fetch(job, listings, monkeypatch)
+    where = PER * 2 + 3  # the third page
+    lead = listings["callyzer"][where]
+    listings["callyzer"][where] = {**lead, "details": {**lead["details"], "company_name": "Edited Traders"}}
+
+    again, looked = _fetch(job, listings, monkeypatch)
+    assert looked["callyzer"] == PER, "only the edited page is read record by record"
+    assert looked["appsapi"] == 0
+    edited = next(r for r in again["callyzer"] if r.remote_id == str(lead["id"]))
+    assert edited.values["company"] == "Edited Traders"
+    assert edited.values == job.mappers["callyzer"].to_canonical(listings["callyzer"][where]).values
+
+    # the edited page is in the memo now: the next run takes it back whole too
+    _, looked = _fetch(job, listings, monkeypatch)
+    assert looked["callyzer"] == 0
+
+
+def test_no_page_memo_without_an_answer_or_a_listing_memo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    job = leads_job(tmp_path)
+    listings, _ = _world(job, 40, 5)
+    _fetch(job, listings, monkeypatch, answers=False)
+    assert job._pages == {}
+    _, looked = _fetch(job, listings, monkeypatch, answers=False)
+    assert all(looked[s] == len(listings[s]) for s in PAGED), "pages without their answer: record by record"
+
+    # a listing too long to keep in memory keeps no page memo either
+    monkeypatch.setattr(runner, "MEMO_LIMIT", PER)
+    _fetch(job, listings, monkeypatch)
+    assert job._pages == {} and job._pages_now == {}
+    _, looked = _fetch(job, listings, monkeypatch)
+    assert all(looked[s] == len(listings[s]) for s in PAGED)
