@@ -139,10 +139,11 @@ class Connector(ABC):
 
     def page_read(self, records: list[dict[str, Any]], answer: bytes | None = None) -> list[dict[str, Any]]:
         """Hands a page of listed records to :attr:`on_page` (paged listings call it); returns them, or none
-        once handed over by a connector that :attr:`streams`. ``answer``: the body of the HTTP answer the page
-        came in, given only when the records are a function of those bytes alone (the same bytes, the same
-        records; not when what earlier pages held decided what this one hands over): the runner then takes back
-        a page listed with the same bytes last run whole, without looking at its records one by one."""
+        once handed over by a connector that :attr:`streams`. ``answer``: bytes the page's records are a function
+        of alone (the same bytes, the same records): the body of the HTTP answer the page came in, or, for one
+        answer handed over in pages, its digest and the page's place; None when something else decided the page
+        (what earlier pages held). The runner then takes back a page listed with the same bytes last run whole,
+        without looking at its records one by one."""
         if self.on_page is not None and records:
             self.on_page(records, answer)
             if self.streams:

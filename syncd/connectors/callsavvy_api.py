@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -64,7 +65,19 @@ class CallsavvyConnector(Connector):
         object_hook: Callable[[dict[str, Any]], Any] | None = None,
     ) -> Any:
         """POSTs to one resource and answers its `data`."""
-        _, data = await self.http.request(
+        data, _ = await self.answer(resource, body, idempotent=idempotent, object_hook=object_hook)
+        return data
+
+    async def answer(
+        self,
+        resource: str,
+        body: dict[str, Any],
+        *,
+        idempotent: bool = True,
+        object_hook: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> tuple[Any, bytes]:
+        """:meth:`call`'s `data`, with the answer's bytes."""
+        response, data = await self.http.request(
             "POST",
             f"/{resource}",
             json_body=body,
@@ -72,14 +85,14 @@ class CallsavvyConnector(Connector):
             check=check_envelope(self.name, resource),
             object_hook=object_hook,
         )
-        return data.get("data")
+        return data.get("data"), response.content
 
     async def listing(self, resource: str, body: dict[str, Any], id_key: str) -> list[dict[str, Any]]:
         """Every record of an unpaged listing. Each JSON object that carries ``id_key`` is packed as it is parsed
         (the records are flat: nothing inside one carries it), then handed over in pages: to the runner, which
         keeps none of them (:attr:`streams`), or returned, when nobody takes pages."""
-        data = await self.call(resource, body, object_hook=self.compact(id_key))
-        return self.hand_over(data, resource, id_key)
+        data, answer = await self.answer(resource, body, object_hook=self.compact(id_key))
+        return self.hand_over(data, resource, id_key, hashlib.sha256(answer).digest())
 
     def compact(self, id_key: str) -> Callable[[dict[str, Any]], Any]:
         """The JSON object hook of :meth:`listing`: a record (an object that carries ``id_key``) packed."""
@@ -90,8 +103,9 @@ class CallsavvyConnector(Connector):
 
         return hook
 
-    def hand_over(self, data: Any, resource: str, id_key: str) -> list[dict[str, Any]]:
-        """The parsed listing's records, unpacked and handed on a page at a time (see :meth:`listing`)."""
+    def hand_over(self, data: Any, resource: str, id_key: str, digest: bytes | None = None) -> list[dict[str, Any]]:
+        """The parsed listing's records, unpacked and handed on a page at a time (see :meth:`listing`). ``digest``:
+        the SHA-256 of the answer they were parsed from; with a page's place, it decides the page (``page_read``)."""
         system = self.name
         if not isinstance(data, list):
             raise ProviderError(self.name, f"{resource}: data is not a list of records")
@@ -100,5 +114,6 @@ class CallsavvyConnector(Connector):
             end = min(start + HAND_OVER, len(data))
             page = [unpack(item, system) if isinstance(item, _Packed) else item for item in data[start:end]]
             data[start:end] = [None] * (end - start)  # let go of the packed bytes as their page goes on
-            out.extend(self.page_read(self.records_of(page, resource, id_key, first=start + 1)))
+            source = digest + start.to_bytes(8, "big") if digest is not None else None
+            out.extend(self.page_read(self.records_of(page, resource, id_key, first=start + 1), source))
         return out
