@@ -12,14 +12,15 @@ from a child process) and the real ``JobRun`` with a real SQLite ``Store`` in a 
 Apps API custom list. It is the job that spans every system and every write style syncd has: Callyzer's
 bulksave (100 leads a call), Callsavvy's one-call-per-lead writes on three endpoint windows, the Apps
 API's one call per record, and CallPage's paged, cursor-read history. The simulators are seeded through
-their admin API (``/_sim/records``: free, not counted), then four phases run in one process with one
+their admin API (``/_sim/records``: free, not counted), then five phases run in one process with one
 ``JobRun`` (as ``syncd run``, the daemon, does):
 
 * initial: nothing linked yet; every person ends up on Callyzer, Callsavvy and the Apps API list;
 * settle: the daemon's next run, nothing edited: it lists again every record the initial run wrote, so it
   maps them afresh (a record listed unchanged since the last run is not mapped again: the memo);
 * steady: 1% of the people edited on one random system each, through the admin API;
-* quiet: nothing changed.
+* quiet: nothing edited (it reads back what the steady run wrote);
+* quiet again: nothing changed since a run that wrote nothing: a daemon's usual run.
 
 For each phase and system it prints the calls the simulator served (from ``/_sim/stats`` before/after)
 against the minimum computed from first principles (below), the rate-limit floor, and the 429s served.
@@ -894,6 +895,9 @@ async def network_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]
                 await phase(f"steady ({args.changed:.0%} changed){again}", expected)
                 bench.check_edits(job.mappers, edits)
                 await phase(f"quiet{again}", unedited())
+                # the daemon's usual run: nothing changed since a run that wrote nothing either (the quiet run above
+                # read back what the steady run wrote: about half the Callyzer pages and most Apps API pages changed)
+                await phase(f"quiet again{again}", unedited())
         finally:
             await job.aclose()
             store.close()
@@ -1015,9 +1019,9 @@ def network(args: argparse.Namespace) -> None:
         "passes that fell inside it):"
     )
     for n, results in summary:
-        names = ["initial", "settle", "steady", "quiet"]
+        names = ["initial", "settle", "steady", "quiet", "quiet again"]
         parts = []
-        for name, r in zip(names, results[:4], strict=False):
+        for name, r in zip(names, results[:5], strict=False):
             rate = r["records"] / r["local"] if r["local"] else float("inf")
             bare = r["local"] - r["gc"]
             rate_bare = r["records"] / bare if bare > 0 else float("inf")
@@ -1025,8 +1029,8 @@ def network(args: argparse.Namespace) -> None:
             parts.append(f"{name} {r['calls']}/{r['minimum']} · {ratio:.2f}× · {r['429']} · {rate:,.0f}/s "
                          f"({rate_bare:,.0f}/s without GC)")  # fmt: skip
         print(f"  {n:>7,}: " + " | ".join(parts))
-        if len(results) > 4:  # --repeat: this machine's runs of the same code vary by ±20%; the median says more
-            for name, runs in (("steady", results[2::2]), ("quiet", results[3::2])):
+        if len(results) > 5:  # --repeat: this machine's runs of the same code vary by ±20%; the median says more
+            for name, runs in (("steady", results[2::3]), ("quiet", results[3::3]), ("quiet again", results[4::3])):
                 rates = sorted(r["records"] / r["local"] for r in runs if r["local"])
                 calls = sorted({f"{r['calls']}/{r['minimum']}" for r in runs})
                 print(f"  {n:>7,}: {name} × {len(runs)}: map+match+plan median {statistics.median(rates):,.0f}/s "
@@ -1540,8 +1544,8 @@ def main() -> None:
         type=int,
         default=1,
         metavar="K",
-        help="network mode: the steady and quiet runs K times each (new edits before each steady run), and the "
-        "median of their local rates",
+        help="network mode: the steady, quiet and quiet-again runs K times each (new edits before each steady run), "
+        "and the median of their local rates",
     )
     parser.add_argument(
         "--no-early",
