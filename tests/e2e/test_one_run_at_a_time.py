@@ -59,10 +59,13 @@ def test_the_daemon_skips_a_run_while_another_process_holds_the_job_then_runs_it
                  30, "two scheduled runs skipped")  # fmt: skip
         assert runs(h, "leads") == [] and entries(h) == []
         held.release()
-        wait_for(lambda: len(entries(h)) == 3, 60, "the next scheduled run, once the job is free")
+        wait_for(lambda: len(entries(h)) == 3 and any(r.status == "ok" for r in runs(h, "leads")), 60,
+                 "the next scheduled run, once the job is free, done")  # fmt: skip
     finally:
         held.release()
         store.close()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
-    assert all(r.status == "ok" for r in runs(h, "leads"))
+    # every run whole, but the one under way when the test stopped the daemon: SIGTERM may cut that one short
+    statuses = [r.status for r in runs(h, "leads")]
+    assert statuses and all(s == "ok" for s in statuses[:-1]) and statuses[-1] in ("ok", "interrupted"), statuses
