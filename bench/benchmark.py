@@ -345,39 +345,23 @@ class Meter:
 
         return wrapper
 
-    def lean(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """CPU time only, for a function called once per record (the full wrapper would weigh on it)."""
+    def lean(self, name: str, fn: Callable[..., Any], *, less: str | None = None) -> Callable[..., Any]:
+        """CPU time only, for a function called once per page or record (the full wrapper would weigh on it), less
+        what ``less`` counted inside it meanwhile. Timing each record of a page (two thread_time calls, 0.6 µs each)
+        added over a microsecond to every record's few: the meter weighed on what it measured (eleventh session)."""
         meter, clock = self, time.thread_time
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if meter.inside:  # called from the assembly, which counts it already
                 return fn(*args, **kwargs)
-            c = clock()
+            c, inner = clock(), meter.cpu[less] if less is not None else 0.0
             meter.measuring(1)
             try:
                 return fn(*args, **kwargs)
             finally:
                 meter.measuring(-1)
-                meter.cpu[name] += clock() - c
-
-        return wrapper
-
-    def lean_page(self, name: str, fn: Callable[..., Any], *, less: str) -> Callable[..., Any]:
-        """CPU time only, for a function called once per page, less what ``less`` counted inside it meanwhile.
-        Timing each record instead (two thread_time calls, 0.6 µs each) added over a microsecond to every
-        record's few: the meter weighed on what it measured (eleventh session)."""
-        meter, clock = self, time.thread_time
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            c, inner = clock(), meter.cpu[less]
-            meter.measuring(1)
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                meter.measuring(-1)
-                meter.cpu[name] += clock() - c - (meter.cpu[less] - inner)
+                meter.cpu[name] += clock() - c - (meter.cpu[less] - inner if less is not None else 0.0)
 
         return wrapper
 
@@ -440,7 +424,7 @@ def instrument() -> None:
     # a listing is mapped page by page as it arrives (_record_page, less the setting aside inside it, counted on
     # its own), then assembled (_map); a record rebuilt from the set-aside file counts in aside.restore
     if hasattr(runner_mod.JobRun, "_record_page"):
-        runner_mod.JobRun._record_page = METER.lean_page(  # type: ignore[method-assign]
+        runner_mod.JobRun._record_page = METER.lean(  # type: ignore[method-assign]
             "map", runner_mod.JobRun._record_page, less="aside"
         )
     else:  # (older syncd, without _record_page)

@@ -77,7 +77,7 @@ def test_a_holder_killed_mid_run_leaves_no_lock_behind(tmp_path: Path, store: St
 def test_job_names_map_to_distinct_safe_files_and_other_states_get_no_lock(tmp_path: Path) -> None:
     database = tmp_path / "state" / "syncd.db"
     a, b = job_lock.lock_path(database, "leads/x"), job_lock.lock_path(database, "leads x")
-    assert a is not None and b is not None and a != b
+    assert a != b
     assert a.parent == b.parent == tmp_path / "state" and "/" not in a.name[len("syncd.db.") :]
     private = Store("sqlite:///:memory:")  # the process's own: nobody else to keep out
     assert job_lock.hold(private, "leads").note is None
