@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from typing import Any
 
 from syncd.config.load import load
@@ -93,3 +94,42 @@ def test_a_run_lists_every_streamed_lead_once_in_order_and_keeps_no_raw_record(h
     assert list(job._known["callyzer"]) == [lead["id"] for lead in harness.leads("callyzer")]
     names = sorted(x["name"] for x in harness.leads("callsavvy"))
     assert names == sorted(f"Stream{i:03d} Page" for i in range(LEADS))
+
+
+def test_a_daemon_takes_back_unchanged_pages_whole_and_reads_an_edited_one(harness: Harness) -> None:
+    """The page memo against the simulator, over real HTTP: once nothing changed, a daemon's run maps no
+    listed record one by one; an edit through the provider reaches the other systems, its page read again."""
+    job = seeded(harness)
+    looked: Counter[str] = Counter()
+    record = job._record
+
+    def counted(system: str, raw: dict[str, Any], keep: bool = True) -> Any:
+        looked[system] += 1
+        return record(system, raw, keep)
+
+    job._record = counted  # type: ignore[method-assign]
+
+    async def run() -> Any:
+        looked.clear()
+        return await job.run()
+
+    async def runs() -> list[Any]:
+        try:
+            reports = [await run() for _ in range(3)]  # creates; reads back what it wrote; quiet
+            quiet = dict(looked)
+            lead = harness.leads("callyzer")[150]  # on the second page
+            harness.edit("callyzer", lead["id"], {"details": {"company_name": "Paged Traders"}})
+            reports.append(await run())
+            return [*reports, quiet, dict(looked), lead]
+        finally:
+            await job.aclose()
+
+    *reports, quiet, edited_run, lead = asyncio.run(runs())
+    job.store.close()
+    assert all(r.exit_code == 0 for r in reports), [r.errors for r in reports]
+    assert reports[2].plan is not None and reports[2].plan.actions == []
+    assert quiet.get("callyzer", 0) == quiet.get("callsavvy", 0) == 0, quiet
+    assert edited_run.get("callyzer") == 100, edited_run  # that page only, of three
+    name = f"{lead['details']['first_name']} {lead['details']['last_name']}"
+    synced = [x for x in harness.leads("callsavvy") if x["name"] == name]
+    assert [x["organization"] for x in synced] == ["Paged Traders"]
