@@ -415,6 +415,9 @@ def policies_for(loaded: LoadedConfig, job_name: str) -> Policies:
 #: one empty set for every record whose fields all read (CPython makes a new empty frozenset each time)
 _NOTHING: frozenset[str] = frozenset()
 _NO_ROWS: dict[str, memo.Remembered] = {}  # (a system without a memo from the state)
+_NO_SUMS: dict[bytes, Record] = {}  # (a system without a memo in memory)
+#: a page of the page memo: its Records (None: no id) and the SHA-256 of each one's flat bytes (None: no id)
+_Page = tuple[list[Record | None], list[bytes | None]]
 
 
 def build_role(name: str, connector: Connector, mapper: Mapper, create: bool, update: bool, delete: bool) -> SystemRole:
@@ -472,18 +475,21 @@ class JobRun:
         self.stopping: str | None = None
         self.held_back: set[int] = set()  # id(action) of writes a person skipped (syncd failures --skip)
         self.unchanged: set[int] = set()  # id(link update) of links the run leaves exactly as stored
-        # system → remote id → Record of the last listing (the memo: its raw records only packed), and
-        # → (raw record, its Record) of the one being read (_record)
+        # system → remote id → Record of the last listing (the memo: its raw records only packed), and the same
+        # Records by the SHA-256 of their raw record's flat bytes (``_by_sum``, which _record looks them up in), and
+        # → (raw record, its Record, that SHA-256) of the one being read (_record)
         self._known: dict[str, dict[str, Record]] = {}
+        self._by_sum: dict[str, dict[bytes, Record]] = {}
         # (raw None: handed over by a listing that streams, not kept)
-        self._seen: dict[str, dict[str, tuple[dict[str, Any] | None, Record]]] = {}
+        self._seen: dict[str, dict[str, tuple[dict[str, Any] | None, Record, bytes]]] = {}
         # this fetch's pages, mapped (a placeholder for a record set aside)
         self._paged: dict[str, list[tuple[dict[str, Any] | None, Record | Placeholder | None]]] = {}
-        # system → SHA-256 of a provider's answer → the Records of the page it held, for the pages of the last
-        # listing (``_pages``) and of the one being read (``_pages_now``): a daemon's next run takes back a page
-        # listed with the same bytes whole (``_record_page``). Only while the listing is memoized (MEMO_LIMIT)
-        self._pages: dict[str, dict[bytes, list[Record | None]]] = {}
-        self._pages_now: dict[str, dict[bytes, list[Record | None]]] = {}
+        # system → SHA-256 of a provider's answer → the Records of the page it held, with their own SHA-256s, for
+        # the pages of the last listing (``_pages``) and of the one being read (``_pages_now``): a daemon's next run
+        # takes back a page listed with the same bytes whole (``_record_page``). Only while the listing is memoized
+        # (MEMO_LIMIT)
+        self._pages: dict[str, dict[bytes, _Page]] = {}
+        self._pages_now: dict[str, dict[bytes, _Page]] = {}
         # a new process's first fetch: each listing as the last run left it in the state (syncd.state.memo)
         self._stored: dict[str, dict[str, memo.Remembered]] = {}
         self._afresh: dict[str, int] = {}  # this fetch's records mapped afresh, per system
@@ -856,7 +862,8 @@ class JobRun:
             before = self._stored.get(name, self._known.get(name))
             # this listing is the memo of the next run (a failed listing keeps the last one); the Records
             # only, so that no raw dict outlives the fetch; none above MEMO_LIMIT (_record stopped keeping them)
-            self._known[name] = {rid: pair[1] for rid, pair in seen.items()} if seen is not None else {}
+            self._known[name] = {rid: kept[1] for rid, kept in seen.items()} if seen is not None else {}
+            self._by_sum[name] = {kept[2]: kept[1] for kept in seen.values()} if seen is not None else {}
             pages = self._pages_now.pop(name, None)
             if seen is not None and pages is not None:
                 self._pages[name] = pages
@@ -1041,48 +1048,54 @@ class JobRun:
         digest = hashlib.sha256(answer).digest() if answer is not None and seen is not None else None
         known = self._pages.get(system, {}).get(digest) if digest is not None else None
         records: list[Record | None]
-        if known is not None and len(known) == len(raws):
-            records = list(known)
+        sums: list[bytes | None]
+        if known is not None and len(known[0]) == len(raws):
+            records, sums = list(known[0]), known[1]
             assert seen is not None  # (a digest is taken only while the listing is memoized)
-            for raw, rec in zip(raws, records, strict=True):
-                if rec is not None:
-                    seen[rec.remote_id] = (raw if keep else None, rec)
+            for raw, rec, sum_ in zip(raws, records, sums, strict=True):
+                if rec is not None and sum_ is not None:
+                    seen[rec.remote_id] = (raw if keep else None, rec, sum_)
                     self._remembered += 1
             if len(seen) > MEMO_LIMIT:  # (as _record: no memo of this listing)
                 del self._seen[system]
         else:
-            record = self._record
-            records = [record(system, raw, keep) for raw in raws]
+            read = self._read
+            pairs = [read(system, raw, keep) for raw in raws]
+            records = [rec for rec, _ in pairs]
+            sums = [sum_ for _, sum_ in pairs]
         if digest is not None and system in self._seen:
-            self._pages_now.setdefault(system, {})[digest] = records
+            self._pages_now.setdefault(system, {})[digest] = (records, sums)
         items = self._aside.page(system, records) if self._aside is not None else records
         self._paged.setdefault(system, []).extend(zip(raws if keep else [None] * len(raws), items, strict=True))
         if self._wake is not None:
             self._wake.set()
 
     def _record(self, system: str, raw: dict[str, Any], keep: bool = True) -> Record | None:
-        """One listed record in canonical form; None when it has no id.
+        """One listed record in canonical form; None when it has no id."""
+        return self._read(system, raw, keep)[0]
+
+    def _read(self, system: str, raw: dict[str, Any], keep: bool = True) -> tuple[Record | None, bytes | None]:
+        """One listed record in canonical form (None when it has no id), and the SHA-256 of its flat bytes.
 
         Mapping is a pure function of the raw record, so a record is mapped once per run however often it
         is asked for (as its page arrives, then as the listing is put together), and a daemon's next run
-        reuses the Record of a raw record it listed unchanged last time: its flat bytes compared with the
-        memo's, decompressed (about a microsecond), instead of the mapping, libphonenumber included. The memo
-        holds one listing per system, replaced by each run's, never a history. A new process's first run takes
-        it from the state instead (syncd.state.memo), compared the same way."""
+        reuses the Record of a raw record it listed unchanged last time, looked up by that SHA-256 (raw records
+        with the same bytes have the same Record, id included: a hit costs flattening and hashing, about 2 µs,
+        and neither the id's reading nor decompressing the memo's bytes to compare them), instead of the
+        mapping, libphonenumber included. The memo holds one listing per system, replaced by each run's, never
+        a history. A new process's first run takes it from the state instead (syncd.state.memo), its bytes
+        decompressed and compared."""
         mapper = self.mappers[system]
-        remote_id = mapper.remote_id(raw)
-        if remote_id is None:
-            return None
-        seen = self._seen.get(system)
-        now = seen.get(remote_id) if seen is not None else None
-        if now is not None and now[0] is raw:
-            return now[1]
         plain = flat(raw)
-        known = self._known.get(system)
-        hit = known.get(remote_id) if known is not None else None
-        if hit is not None and unsqueeze(hit.packed, system) == plain:
-            record = hit
+        digest = hashlib.sha256(plain).digest()
+        seen = self._seen.get(system)
+        record = self._by_sum.get(system, _NO_SUMS).get(digest)
+        if record is not None:
             self._remembered += 1
+        elif (remote_id := mapper.remote_id(raw)) is None:
+            return None, None
+        elif (now := seen.get(remote_id) if seen is not None else None) is not None and now[0] is raw:
+            return now[1], now[2]
         elif (row := self._from_state(system, remote_id, plain)) is not None:
             values, packed, problems, unreadable = row
             record = Record(
@@ -1111,10 +1124,10 @@ class JobRun:
             )
             self._afresh[system] = self._afresh.get(system, 0) + 1
         if seen is not None:
-            seen[remote_id] = (raw if keep else None, record)
+            seen[record.remote_id] = (raw if keep else None, record, digest)
             if len(seen) > MEMO_LIMIT:  # no memo of this listing: its records need not outlive their pages
                 del self._seen[system]
-        return record
+        return record, digest
 
     def _from_state(self, system: str, remote_id: str, plain: bytes) -> memo.Remembered | None:
         """The record as the last process read it, when this run lists exactly its bytes (syncd.state.memo)."""

@@ -68,7 +68,7 @@ def test_a_run_lists_every_streamed_lead_once_in_order_and_keeps_no_raw_record(h
         record_page(system, raws, answer)
         if system == "callyzer":
             held = [raw for raw, _ in job._paged[system] if raw is not None]
-            held += [raw for raw, _ in job._seen[system].values() if raw is not None]
+            held += [entry[0] for entry in job._seen[system].values() if entry[0] is not None]
             kept.append(len(held))
 
     job._record_page = watched  # type: ignore[method-assign]
@@ -101,13 +101,13 @@ def test_a_daemon_takes_back_unchanged_pages_whole_and_reads_an_edited_one(harne
     listed record one by one; an edit through the provider reaches the other systems, its page read again."""
     job = seeded(harness)
     looked: Counter[str] = Counter()
-    record = job._record
+    read = job._read
 
     def counted(system: str, raw: dict[str, Any], keep: bool = True) -> Any:
         looked[system] += 1
-        return record(system, raw, keep)
+        return read(system, raw, keep)
 
-    job._record = counted  # type: ignore[method-assign]
+    job._read = counted  # type: ignore[method-assign]
 
     async def run() -> Any:
         looked.clear()
