@@ -23,19 +23,28 @@ class Feed(Protocol):
 class MemoryFeed:
     """Everyone's links, read once; the records' owners looked up in them."""
 
-    def __init__(self, store: Store, job: str, planner: EarlyPlanner) -> None:
-        self.store, self.job, self.planner = store, job, planner
+    def __init__(
+        self, store: Store, job: str, planner: EarlyPlanner, before: Mapping[str, Record] | None = None
+    ) -> None:
+        """``before``: the slow system's last listing, by remote id (a daemon's memo), whose values its links
+        may share (``Store.load_entities``): a page of the slow listing holds mostly those very Records again,
+        and a record whose values are its link's is unchanged at a glance, without comparing the two dicts."""
+        self.store, self.job, self.planner, self.before = store, job, planner, before
 
     async def start(self, listed: Mapping[str, list[Record | Placeholder]]) -> None:
         planner = self.planner
         records = {name: [r for r in items if isinstance(r, Record)] for name, items in listed.items()}
-        by_id = {name: {r.remote_id: r for r in recs} for name, recs in records.items()}
+        by_id: dict[str, Mapping[str, Record]] = {
+            name: {r.remote_id: r for r in recs} for name, recs in records.items()
+        }
+        if self.before is not None:
+            by_id[planner.slow] = self.before
         planner.know(await asyncio.to_thread(self.store.load_entities, self.job, by_id))
         for name, recs in records.items():
-            planner.add_known(name, recs)
+            planner.add(name, recs)
 
     async def page(self, items: list[Record | Placeholder | None]) -> None:
-        self.planner.add_known(self.planner.slow, (r for r in items if isinstance(r, Record)))
+        self.planner.add(self.planner.slow, [r for r in items if isinstance(r, Record)])
 
 
 class AsideFeed:
@@ -63,7 +72,13 @@ class AsideFeed:
         seqs = [item for item in items if isinstance(item, int) and item not in self.taken]
         mine = [(seq, eid, packed) for seq, eid, packed in self.aside.at(seqs) if eid in planner.entities]
         self.taken.update(seq for seq, _, _ in mine)
-        planner.add(slow, ((rec, eid) for _, eid, packed in mine if (rec := self.rebuild(slow, packed)) is not None))
+        owners: dict[str, str] = {}
+        records: list[Record] = []
+        for _, eid, packed in mine:
+            if (rec := self.rebuild(slow, packed)) is not None:
+                owners[rec.remote_id] = eid
+                records.append(rec)
+        planner.add(slow, records, owners)
         await self._changed(slow, [r for r in items if isinstance(r, Record)])
 
     async def _changed(self, system: str, records: list[Record]) -> None:
@@ -73,7 +88,7 @@ class AsideFeed:
         rows = await asyncio.to_thread(self.store.links_by_remote, self.job, system, [r.remote_id for r in records])
         owners = {rid: eid for rid, eid, _, _ in rows}
         await self._meet({eid for eid in owners.values() if eid not in self.planner.entities})
-        self.planner.add(system, ((r, owners.get(r.remote_id)) for r in records))
+        self.planner.add(system, records, owners)
 
     async def _meet(self, people: set[str]) -> None:
         """People a changed record belongs to: their links, and every record of theirs set aside so far."""
@@ -85,4 +100,4 @@ class AsideFeed:
             if system == planner.slow:
                 self.taken.add(seq)
             if system in planner.present and (rec := self.rebuild(system, packed)) is not None:
-                planner.add(system, [(rec, eid)])
+                planner.add(system, [rec], {rec.remote_id: eid})

@@ -37,8 +37,8 @@ class EarlyPlanner:
     """Plans, round by round as the slow system's pages come, the people whose records are all in hand.
 
     It is told who may be planned (:meth:`know`: everyone in memory, or on a state set aside on disk only the
-    people a record of the run changed) and their listed records, each with its owner (:meth:`add`: None for
-    a record no link holds, whose keys then keep everyone sharing them for the whole plan)."""
+    people a record of the run changed) and their listed records with their owners (:meth:`add`: a record no
+    link holds keeps everyone sharing its keys for the whole plan)."""
 
     def __init__(
         self,
@@ -89,11 +89,16 @@ class EarlyPlanner:
     def owner(self, system: str, remote_id: str) -> str | None:
         return self.owners.get(system, {}).get(remote_id)
 
-    def add(self, system: str, records: Iterable[tuple[Record, str | None]]) -> None:
-        """Listed records and their owners; on the slow system, their people become candidates."""
+    def add(self, system: str, records: Iterable[Record], owners: Mapping[str, str] | None = None) -> None:
+        """Listed records; on the slow system, their people become candidates. ``owners``: remote id → the person
+        whose link holds it (a record not in it is unlinked); None: the links :meth:`know` was given."""
         present, touched, entities = self.present[system], self.touched, self.entities
+        if owners is None:
+            owners = self.owners.get(system, {})
         slow = system == self.slow
-        for rec, owner in records:
+        # (one loop, no pairs or generators between it and the listing: it runs once per listed record of a run)
+        for rec in records:
+            owner = owners.get(rec.remote_id)
             if owner is None:
                 self.unlinked_keys |= match.record_keys(rec, self.match_on)
             elif owner in present:
@@ -109,11 +114,6 @@ class EarlyPlanner:
                         touched.add(owner)
                 if slow:
                     self.candidates.add(owner)
-
-    def add_known(self, system: str, records: Iterable[Record]) -> None:
-        """Listed records, each with the owner :meth:`know` gave its remote id (None: no link holds it)."""
-        owners = self.owners.get(system, {})
-        self.add(system, ((rec, owners.get(rec.remote_id)) for rec in records))
 
     def forget(self) -> None:
         """The slow listing is in: only who was settled still counts (the state and the records go, before the

@@ -922,7 +922,7 @@ class JobRun:
             {j.entity_id for j in pending}, resolutions, lambda: uuid.uuid4().hex,
         )  # fmt: skip
         feed: Feed = (
-            MemoryFeed(self.store, self.job_name, planner)
+            MemoryFeed(self.store, self.job_name, planner, self._known.get(slow))
             if self._aside is None
             else AsideFeed(self.store, self.job_name, planner, self._aside, self._rebuild)
         )

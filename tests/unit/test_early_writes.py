@@ -183,6 +183,41 @@ def test_writing_early_sends_and_records_what_waiting_would(
         assert sum("looks like a duplicate" in p for _, _, p in _state_problems(early)) >= twins
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_daemons_next_run_writes_early_what_waiting_would(
+    pair: tuple[JobRun, JobRun], seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon's next run: the slow system's links are read sharing the values of its last listing (MemoryFeed's
+    ``before``), so that a record listed unchanged is seen so by identity. Quiet people edited between the runs,
+    on the slow system and on a fast one, are written early, and everything sent and recorded is what a run
+    that waits sends and records."""
+    waits, early = pair
+    waits.early_writes = False
+    worlds = [_world(job, 60, seed) for job in pair]
+    listings, happened = worlds[0]
+    _run(waits, listings, monkeypatch)
+    _run(early, json.loads(json.dumps(listings)), monkeypatch)
+    assert early._known[SLOW], "the first run left the slow listing in the memo"
+    quiet = [i for i, what in enumerate(happened) if what == "quiet"]
+    rng = random.Random(seed)
+    edits = {SLOW: {"status": "Interested"}, "callsavvy": {"company": "Edited Co"}}
+    edited: set[str] = set()
+    for system, change in edits.items():
+        for i in rng.sample(quiet, 3):
+            edited.add(f"e{i:04d}")
+            at = next(n for n, r in enumerate(listings[system]) if waits.mappers[system].remote_id(r) == f"ca{i}")
+            listings[system][at] = _raw(waits, system, i, {**_values(i)[system], **change})
+    at_end = _run(waits, listings, monkeypatch)
+    at_once = _run(early, json.loads(json.dumps(listings)), monkeypatch)
+    assert _sent(at_once) == _sent(at_end)
+    assert _state(early) == _state(waits)
+    assert early._early is not None
+    settled = early._early.planner.settled
+    assert edited <= settled, "the quiet people edited between the runs went early"
+    # (the listings stay as they were, so people the first run wrote to look edited again: as in the waiting run)
+    assert any(first for _, first in at_once.sent) and not any(first for _, first in at_end.sent)
+
+
 def _state_problems(job: JobRun) -> list[tuple[Any, ...]]:
     with job.store.engine.connect() as conn:
         return [tuple(r) for r in conn.execute(text("SELECT system, record_key, reason FROM failure"))]
