@@ -77,13 +77,17 @@ class EarlyPlanner:
 
     def know(self, entities: Mapping[str, EntityState]) -> None:
         """People who may be planned early, with their links."""
-        for eid, ent in entities.items():
-            if eid in self.entities:
+        known, owners, listed_slow = self.entities, self.owners, self.present[self.slow]
+        for eid, ent in entities.items():  # (every person of a run held in memory: no call it can spare)
+            if eid in known:
                 continue
-            self.entities[eid] = ent
+            known[eid] = ent
             for system, link in ent.links.items():
-                self.owners.setdefault(system, {})[link.remote_id] = eid
-            if eid in self.present[self.slow]:
+                by_id = owners.get(system)
+                if by_id is None:
+                    by_id = owners[system] = {}
+                by_id[link.remote_id] = eid
+            if eid in listed_slow:
                 self.candidates.add(eid)
 
     def owner(self, system: str, remote_id: str) -> str | None:

@@ -146,14 +146,20 @@ def plan(
     }
     quiet = planner.quiet_check(present)
     listed = list(present.items())
-    for eid in sorted(entities.keys() | arrivals.keys()) if arrivals else sorted(entities):
+    # the quiet first, in any order (each is decided on their own), then the rest in the order of their ids: only
+    # the few who are not quiet are sorted
+    rest: list[str] = []
+    for eid, known in entities.items():
         if settled and eid in settled:
             continue
-        state = entities.get(eid)
-        came = arrivals.get(eid)
-        if fast and came is None and state is not None and quiet(eid, state):
+        if fast and eid not in arrivals and quiet(eid, known):
             out.quiet += 1
             continue
+        rest.append(eid)
+    rest.extend(eid for eid in arrivals if eid not in entities)
+    for eid in sorted(rest):
+        state = entities.get(eid)
+        came = arrivals.get(eid)
         listed_here = {system: found for system, recs in listed if (found := recs.get(eid)) is not None}
         planner.entity(eid, state, listed_here, came or {})
     out.guard = _delete_guard(out, entities, policies, linked)
