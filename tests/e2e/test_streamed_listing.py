@@ -101,13 +101,13 @@ def test_a_daemon_takes_back_unchanged_pages_whole_and_reads_an_edited_one(harne
     listed record one by one; an edit through the provider reaches the other systems, its page read again."""
     job = seeded(harness)
     looked: Counter[str] = Counter()
-    read = job._read
+    read = job._read_page
 
-    def counted(system: str, raw: dict[str, Any], keep: bool = True) -> Any:
-        looked[system] += 1
-        return read(system, raw, keep)
+    def counted(system: str, raws: list[dict[str, Any]], keep: bool) -> Any:
+        looked[system] += len(raws)
+        return read(system, raws, keep)
 
-    job._read = counted  # type: ignore[method-assign]
+    job._read_page = counted  # type: ignore[method-assign]
 
     async def run() -> Any:
         looked.clear()

@@ -53,17 +53,17 @@ def _fetch(
 ) -> tuple[dict[str, list[Record]], Counter[str]]:
     """One fetch of a daemon's JobRun: its Records per system, and how many records it looked at one by one."""
     looked: Counter[str] = Counter()
-    read = JobRun._read
+    read = JobRun._read_page
 
-    def counted(self: JobRun, system: str, raw: dict[str, Any], keep: bool = True) -> tuple[Record | None, Any]:
-        looked[system] += 1
-        return read(self, system, raw, keep)
+    def counted(self: JobRun, system: str, raws: list[dict[str, Any]], keep: bool) -> Any:
+        looked[system] += len(raws)
+        return read(self, system, raws, keep)
 
-    monkeypatch.setattr(JobRun, "_read", counted)
+    monkeypatch.setattr(JobRun, "_read_page", counted)
     job.set_aside_from = None  # every Record kept in the listing, to compare
     _serve(job, listings, answers)
     got = asyncio.run(job._fetch(RunReport("leads", "test", False), structlog.get_logger("test")))
-    monkeypatch.setattr(JobRun, "_read", read)
+    monkeypatch.setattr(JobRun, "_read_page", read)
     return {name: [r for r in listing.items if isinstance(r, Record)] for name, listing in got.items()}, looked
 
 
