@@ -43,7 +43,6 @@ from syncd.engine.model import (
     flat,
     squeeze,
     unpack,
-    unsqueeze,
 )
 from syncd.engine.plan import plan as make_plan
 from syncd.engine.plan import quiet_scope
@@ -414,7 +413,6 @@ def policies_for(loaded: LoadedConfig, job_name: str) -> Policies:
 
 #: one empty set for every record whose fields all read (CPython makes a new empty frozenset each time)
 _NOTHING: frozenset[str] = frozenset()
-_NO_ROWS: dict[str, memo.Remembered] = {}  # (a system without a memo from the state)
 _NO_SUMS: dict[bytes, Record] = {}  # (a system without a memo in memory)
 #: a page of the page memo: its Records (None: no id) and the SHA-256 of each one's flat bytes (None: no id)
 _Page = tuple[list[Record | None], list[bytes | None]]
@@ -490,8 +488,9 @@ class JobRun:
         # (MEMO_LIMIT)
         self._pages: dict[str, dict[bytes, _Page]] = {}
         self._pages_now: dict[str, dict[bytes, _Page]] = {}
-        # a new process's first fetch: each listing as the last run left it in the state (syncd.state.memo)
-        self._stored: dict[str, dict[str, memo.Remembered]] = {}
+        # a new process's first fetch: the systems whose listing memo came from the state (syncd.state.memo), as
+        # the Records of ``_by_sum``
+        self._recalled: set[str] = set()
         self._afresh: dict[str, int] = {}  # this fetch's records mapped afresh, per system
         self._remembered = 0  # and taken back instead (in memory or from the state)
         self._to_remember: list[str] = []  # systems whose listing changed: their memo is rewritten
@@ -816,7 +815,9 @@ class JobRun:
         fresh = [name for name in names if name not in self._known and not self.connectors[name].incremental]
         if fresh:
             try:
-                self._stored = await asyncio.to_thread(self._recall, fresh)
+                recalled = await asyncio.to_thread(self._recall, fresh)
+                self._by_sum.update(recalled)
+                self._recalled = set(recalled)
             except Exception as exc:  # a cache: without it every record is mapped afresh
                 bound.warning("listing memo not loaded", error=str(exc))
         # each page is mapped as it arrives, while the next one waits for its turn under the rate limit, so
@@ -859,19 +860,19 @@ class JobRun:
             incremental = self.connectors[name].incremental
             items, skipped = result
             seen = self._seen.pop(name, None)
-            before = self._stored.get(name, self._known.get(name))
+            before = self._by_sum.get(name)  # (the last run's, in memory or from the state)
             # this listing is the memo of the next run (a failed listing keeps the last one); the Records
-            # only, so that no raw dict outlives the fetch; none above MEMO_LIMIT (_record stopped keeping them)
+            # only, so that no raw dict outlives the fetch; none above MEMO_LIMIT (_read stopped keeping them)
             self._known[name] = {rid: kept[1] for rid, kept in seen.items()} if seen is not None else {}
-            self._by_sum[name] = {kept[2]: kept[1] for kept in seen.values()} if seen is not None else {}
+            now = self._by_sum[name] = {kept[2]: kept[1] for kept in seen.values()} if seen is not None else {}
             pages = self._pages_now.pop(name, None)
             if seen is not None and pages is not None:
                 self._pages[name] = pages
             else:
                 self._pages.pop(name, None)
             if not incremental and (
-                (seen is None and name in self._stored)  # (above MEMO_LIMIT: forgotten)
-                or (seen is not None and (self._afresh.get(name) or before is None or before.keys() != seen.keys()))
+                (seen is None and name in self._recalled)  # (above MEMO_LIMIT: forgotten)
+                or (seen is not None and (self._afresh.get(name) or before is None or before.keys() != now.keys()))
             ):
                 self._to_remember.append(name)  # (rewritten only when the listing changed)
             listings[name] = Listing(items, complete=not incremental, incremental=incremental)
@@ -881,10 +882,10 @@ class JobRun:
         self._seen.clear()  # what a failed listing had read: not a memo
         self._pages_now.clear()
         self._paged.clear()
-        self._stored = {}  # (what it held is in self._known now)
+        self._recalled = set()
         return listings
 
-    def _recall(self, systems: list[str]) -> dict[str, dict[str, memo.Remembered]]:
+    def _recall(self, systems: list[str]) -> dict[str, dict[bytes, Record]]:
         """The listings the last run left in the state, for a process that has none in memory."""
         out = {}
         for name in systems:
@@ -897,8 +898,8 @@ class JobRun:
     def _remember(self, systems: list[str]) -> None:
         """Stores these listings as this run read them (in a worker thread, while the run plans and writes)."""
         for name in systems:
-            records = self._known.get(name)
-            taken = memo.dump(self.mappers[name], name, records.values()) if records else None
+            records = self._by_sum.get(name)
+            taken = memo.dump(self.mappers[name], name, records) if records else None
             self.store.set_listing_memo(self.job_name, name, taken)
 
     async def _early_rounds(self, run_id: str, tasks: Mapping[str, asyncio.Future[Any]]) -> None:
@@ -1118,8 +1119,8 @@ class JobRun:
         with the same bytes have the same Record, id included: a hit costs flattening and hashing, about 2 µs,
         and neither the id's reading nor decompressing the memo's bytes to compare them), instead of the
         mapping, libphonenumber included. The memo holds one listing per system, replaced by each run's, never
-        a history. A new process's first run takes it from the state instead (syncd.state.memo), its bytes
-        decompressed and compared."""
+        a history. A new process's first run takes it from the state instead (syncd.state.memo), Records under
+        the same SHA-256s."""
         mapper = self.mappers[system]
         if plain is None:
             plain = flat(raw)
@@ -1132,19 +1133,6 @@ class JobRun:
             return None, None
         elif (now := seen.get(remote_id) if seen is not None else None) is not None and now[0] is raw:
             return now[1], now[2]
-        elif (row := self._from_state(system, remote_id, plain)) is not None:
-            values, packed, problems, unreadable = row
-            record = Record(
-                system,
-                remote_id,
-                values,
-                packed,
-                mapper.modified(raw),
-                problems,
-                mapper.entity_hint(raw),
-                unreadable or _NOTHING,
-            )
-            self._remembered += 1
         else:
             inbound = mapper.to_canonical(raw)
             share_texts(inbound.values)
@@ -1164,11 +1152,6 @@ class JobRun:
             if len(seen) > MEMO_LIMIT:  # no memo of this listing: its records need not outlive their pages
                 del self._seen[system]
         return record, digest
-
-    def _from_state(self, system: str, remote_id: str, plain: bytes) -> memo.Remembered | None:
-        """The record as the last process read it, when this run lists exactly its bytes (syncd.state.memo)."""
-        row = self._stored.get(system, _NO_ROWS).get(remote_id)
-        return row if row is not None and unsqueeze(row[1], system) == plain else None
 
     async def _apply(self, writer: Writer, plan: Plan, actions: list[Action]) -> Outcomes:
         """Sends the writes, every system at once, each in chunks (a Callyzer chunk is one full bulksave),

@@ -1,11 +1,12 @@
 """Each listing as the last run read it, kept in the state, so that a run in a new process maps only what changed.
 
 A daemon keeps its last listing's Records in memory, and its next run takes back every record listed with the
-same bytes instead of mapping it again (``JobRun._record``): about 5 µs a record against 20–50 µs for mapping,
-libphonenumber included. A ``syncd sync`` started by a timer began with nothing. So after a run, each system's
-listing is stored (table ``listing_memo``, one row a system) as the Records hold it: remote id, canonical values,
-the raw record packed, problems and unreadable fields, with the dictionary the packed bytes were compressed
-against. The next process loads it once, adopts that dictionary, and reads its listing as a daemon would.
+same bytes instead of mapping it again (``JobRun._read``, by the SHA-256 of the record's flat bytes): about 2 µs
+a record against 20–50 µs for mapping, libphonenumber included. A ``syncd sync`` started by a timer began with
+nothing. So after a run, each system's listing is stored (table ``listing_memo``, one row a system) as the Records
+hold it, under those SHA-256s: remote id, canonical values, the raw record packed, modified time, problems, entity
+hint and unreadable fields, with the dictionary the packed bytes were compressed against. The next process loads
+it once as Records, adopts that dictionary, and reads its listing as a daemon would.
 
 It is a cache, never the sync's truth. A memo taken under another mapping, region, time zone, reading code,
 libphonenumber or Python (:func:`fingerprint`), one that does not load, or a process that already compresses
@@ -21,7 +22,8 @@ import gc
 import hashlib
 import marshal
 import sys
-from collections.abc import Iterable
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 import phonenumbers
@@ -31,10 +33,10 @@ from syncd.engine.model import Record, adopt_dictionary, dictionary_of, unsqueez
 from syncd.logging import holds_secret
 from syncd.mapping.apply import Mapper
 
-FORMAT = 1
-#: a record as remembered: canonical values, packed raw, problems, unreadable fields (its modified time and
-#: entity hint are read again from the raw record, which is cheap)
-Remembered = tuple[Canon, bytes, tuple[str, ...], frozenset[str]]
+FORMAT = 2
+#: a record as remembered, under the SHA-256 of its raw record's flat bytes (``JobRun._read``): remote id,
+#: canonical values, packed raw, modified time (ISO 8601), problems, entity hint, unreadable fields
+Row = tuple[str, Canon, bytes, str | None, tuple[str, ...], str | None, frozenset[str]]
 
 #: the code a reading runs through; a change to any of it (a syncd upgrade, a checkout edited) starts afresh
 _READING_CODE = ("canonical.py", "phones.py", "mapping/apply.py", "mapping/paths.py", "mapping/spec.py",
@@ -60,18 +62,28 @@ def fingerprint(mapper: Mapper) -> bytes:
     return digest.digest()
 
 
-def dump(mapper: Mapper, system: str, records: Iterable[Record]) -> bytes:
-    """A listing's Records as a memo (those holding a known secret left out)."""
-    rows = {
-        rec.remote_id: (rec.values, rec.packed, rec.problems, rec.unreadable)
-        for rec in records
+def dump(mapper: Mapper, system: str, records: Mapping[bytes, Record]) -> bytes:
+    """A listing's Records, by the SHA-256 of their raw records' flat bytes, as a memo (those holding a known
+    secret left out)."""
+    rows: dict[bytes, Row] = {
+        digest: (
+            rec.remote_id,
+            rec.values,
+            rec.packed,
+            rec.modified.isoformat() if rec.modified is not None else None,
+            rec.problems,
+            rec.entity_hint,
+            rec.unreadable,
+        )
+        for digest, rec in records.items()
         if not holds_secret(unsqueeze(rec.packed, system))
     }
     return marshal.dumps((FORMAT, fingerprint(mapper), dictionary_of(system), rows))
 
 
-def load(mapper: Mapper, system: str, memo: bytes) -> dict[str, Remembered] | None:
-    """remote id → the record as remembered; None when the memo cannot serve this process (see the module)."""
+def load(mapper: Mapper, system: str, memo: bytes) -> dict[bytes, Record] | None:
+    """SHA-256 of a raw record's flat bytes → its Record as remembered; None when the memo cannot serve this
+    process (see the module)."""
     enabled = gc.isenabled()
     gc.disable()  # (a full collection mid-load walks every object just made, for no cycle among them)
     try:
@@ -81,21 +93,31 @@ def load(mapper: Mapper, system: str, memo: bytes) -> dict[str, Remembered] | No
             gc.enable()
 
 
-def _load(mapper: Mapper, system: str, memo: bytes) -> dict[str, Remembered] | None:
+def _load(mapper: Mapper, system: str, memo: bytes) -> dict[bytes, Record] | None:
     try:
         form, taken_under, sample, rows = marshal.loads(memo)
         if form != FORMAT or taken_under != fingerprint(mapper):
             return None
         if sample is not None and not adopt_dictionary(system, sample):
             return None  # its packed bytes would not read back here
-        # read back as written: no row rebuilt (a listing of 250k loads in well under a second)
-        if type(rows) is not dict or not all(
-            type(row) is tuple and len(row) == 4 and type(row[0]) is dict and type(row[1]) is bytes
-            and type(row[2]) is tuple and type(row[3]) is frozenset
-            for row in rows.values()
-        ):  # fmt: skip
+        if type(rows) is not dict:
             return None
-        out: dict[str, Remembered] = rows
+        out: dict[bytes, Record] = {}
+        stamp = datetime.fromisoformat
+        for digest, row in rows.items():
+            if not (
+                type(digest) is bytes and type(row) is tuple and len(row) == 7 and type(row[0]) is str
+                and type(row[1]) is dict and type(row[2]) is bytes and type(row[3]) in _TEXT
+                and type(row[4]) is tuple and type(row[5]) in _TEXT and type(row[6]) is frozenset
+            ):  # fmt: skip
+                return None
+            remote_id, values, packed, modified, problems, hint, unreadable = row
+            out[digest] = Record(
+                system, remote_id, values, packed, stamp(modified) if modified else None, problems, hint, unreadable
+            )
         return out
     except (ValueError, EOFError, TypeError):  # not a memo this code wrote
         return None
+
+
+_TEXT = (str, type(None))

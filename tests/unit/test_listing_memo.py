@@ -69,7 +69,7 @@ def _stored(job: JobRun) -> dict[str, list[str]]:
     for system in (*COVERED, "callpage"):
         taken = job.store.listing_memo("leads", system)
         if taken is not None:
-            out[system] = sorted(marshal.loads(taken)[3])
+            out[system] = sorted(row[0] for row in marshal.loads(taken)[3].values())
     return out
 
 
@@ -125,13 +125,13 @@ def test_a_changed_mapping_maps_every_record_of_its_system_afresh(tmp_path: Path
 @pytest.mark.parametrize(
     "taken",
     [b"not marshal", marshal.dumps((99, b"", None, [])), marshal.dumps((memo.FORMAT, b"x", None, [])),
-     marshal.dumps([1, 2, 3]), marshal.dumps((memo.FORMAT, "fp", None, {"a": (1, b"", (), frozenset())}))],
+     marshal.dumps([1, 2, 3]), marshal.dumps((memo.FORMAT, "fp", None, {b"a": (1, b"", (), frozenset())}))],
     ids=["garbage", "other-format", "other-fingerprint", "other-shape", "other-rows"],
 )  # fmt: skip
 def test_a_memo_that_cannot_vouch_for_its_records_means_mapping_afresh(tmp_path: Path, taken: bytes) -> None:
     first, listings, happened, read = _first_run(tmp_path, 20, 3)
     if b"fp" in taken:  # rows of the wrong kinds under the right fingerprint
-        rows = {"a": (1, b"", (), frozenset())}
+        rows = {b"a": ("a", {}, b"", None, (), 1, frozenset())}  # (an entity hint that is no text)
         taken = marshal.dumps((memo.FORMAT, memo.fingerprint(first.mappers["appsapi"]), None, rows))
     first.store.set_listing_memo("leads", "appsapi", taken)
     second = leads_job(tmp_path)
