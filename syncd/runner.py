@@ -413,7 +413,6 @@ def policies_for(loaded: LoadedConfig, job_name: str) -> Policies:
 
 #: one empty set for every record whose fields all read (CPython makes a new empty frozenset each time)
 _NOTHING: frozenset[str] = frozenset()
-_NO_SUMS: dict[bytes, Record] = {}  # (a system without a memo in memory)
 #: a page of the page memo: its Records (None: no id) and the SHA-256 of each one's flat bytes (None: no id)
 _Page = tuple[list[Record | None], list[bytes | None]]
 
@@ -1078,7 +1077,7 @@ class JobRun:
         by_sum, seen = self._by_sum.get(system), self._seen.get(system)
         read = self._read
         digest: bytes | None
-        if by_sum is None or seen is None:
+        if not by_sum or seen is None:  # (nothing to look up: a first listing, or one above MEMO_LIMIT)
             for raw in raws:
                 rec, digest = read(system, raw, keep)
                 records.append(rec)
@@ -1124,9 +1123,10 @@ class JobRun:
         mapper = self.mappers[system]
         if plain is None:
             plain = flat(raw)
-        digest = hashlib.sha256(plain).digest()
-        seen = self._seen.get(system)
-        record = self._by_sum.get(system, _NO_SUMS).get(digest)
+        seen, by_sum = self._seen.get(system), self._by_sum.get(system)
+        # (no SHA-256 where there is neither a memo to look it up in nor one to keep it for: above MEMO_LIMIT)
+        digest = hashlib.sha256(plain).digest() if by_sum or seen is not None else None
+        record = by_sum.get(digest) if by_sum and digest is not None else None
         if record is not None:
             self._remembered += 1
         elif (remote_id := mapper.remote_id(raw)) is None:
@@ -1147,7 +1147,7 @@ class JobRun:
                 frozenset(inbound.unreadable) if inbound.unreadable else _NOTHING,
             )
             self._afresh[system] = self._afresh.get(system, 0) + 1
-        if seen is not None:
+        if seen is not None and digest is not None:
             seen[record.remote_id] = (raw if keep else None, record, digest)
             if len(seen) > MEMO_LIMIT:  # no memo of this listing: its records need not outlive their pages
                 del self._seen[system]
