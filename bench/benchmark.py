@@ -25,7 +25,7 @@ their admin API (``/_sim/records``: free, not counted), then five phases run in 
 For each phase and system it prints the calls the simulator served (from ``/_sim/stats`` before/after)
 against the minimum computed from first principles (below), the rate-limit floor, and the 429s served.
 Local CPU (``time.thread_time``: the calling thread's, as checkpoints record in a worker thread meanwhile) is
-measured by wrapping ``JobRun._record`` (each listed record mapped, mostly as its page arrives), the planner and
+measured by wrapping ``JobRun._record_page`` (each listed page mapped as it arrives), the planner and
 its matcher, and the ``Store`` methods in this process only: nothing in syncd is edited for it.
 
 Minimum calls, from the providers' rules and the seeded data (not from syncd's plan):

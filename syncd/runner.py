@@ -82,7 +82,7 @@ def connector_class(kind: str, obj: str, entry: JobSystem) -> type[Connector]:
 Outcomes = dict[int, tuple[bool, str | None, str | None]]  # id(action) → (ok, remote id, error)
 
 
-#: the most records of one system a daemon keeps mapped between runs (see JobRun._record): above it, the
+#: the most records of one system a daemon keeps mapped between runs (see JobRun._read): above it, the
 #: memory is worth more than the mapping time saved
 MEMO_LIMIT = 250_000
 
