@@ -30,6 +30,7 @@ from syncd.connectors.pacing import PaceBook
 from syncd.early_feed import AsideFeed, Feed, MemoryFeed
 from syncd.early_writes import EarlyPlanner
 from syncd.engine.model import (
+    ALL_READ,
     Action,
     EntityState,
     ExistingLead,
@@ -411,8 +412,6 @@ def policies_for(loaded: LoadedConfig, job_name: str) -> Policies:
     )
 
 
-#: one empty set for every record whose fields all read (CPython makes a new empty frozenset each time)
-_NOTHING: frozenset[str] = frozenset()
 #: a page of the page memo: its Records (None: no id) and the SHA-256 of each one's flat bytes (None: no id)
 _Page = tuple[list[Record | None], list[bytes | None]]
 
@@ -1144,7 +1143,7 @@ class JobRun:
                 mapper.modified(raw),
                 tuple(inbound.problems),
                 mapper.entity_hint(raw),
-                frozenset(inbound.unreadable) if inbound.unreadable else _NOTHING,
+                frozenset(inbound.unreadable) if inbound.unreadable else ALL_READ,
             )
             self._afresh[system] = self._afresh.get(system, 0) + 1
         if seen is not None and digest is not None:

@@ -114,6 +114,11 @@ def unpack(packed: bytes, system: str) -> dict[str, Any]:
     return raw
 
 
+#: the unreadable fields of a record whose fields all read: one set shared by every such Record (CPython makes a new
+#: empty frozenset each time, marshal's loading included: about 200 bytes a record otherwise)
+ALL_READ: frozenset[str] = frozenset()
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """One provider record as fetched, with its canonical values; ``packed`` is the raw record

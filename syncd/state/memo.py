@@ -29,7 +29,7 @@ from pathlib import Path
 import phonenumbers
 
 from syncd.canonical import Canon
-from syncd.engine.model import Record, adopt_dictionary, dictionary_of, unsqueeze
+from syncd.engine.model import ALL_READ, Record, adopt_dictionary, dictionary_of, unsqueeze
 from syncd.logging import holds_secret
 from syncd.mapping.apply import Mapper
 
@@ -37,6 +37,7 @@ FORMAT = 2
 #: a record as remembered, under the SHA-256 of its raw record's flat bytes (``JobRun._read``): remote id,
 #: canonical values, packed raw, modified time (ISO 8601), problems, entity hint, unreadable fields
 Row = tuple[str, Canon, bytes, str | None, tuple[str, ...], str | None, frozenset[str]]
+_TEXT = (str, type(None))  # (the types of a row's modified time and entity hint)
 
 #: the code a reading runs through; a change to any of it (a syncd upgrade, a checkout edited) starts afresh
 _READING_CODE = ("canonical.py", "phones.py", "mapping/apply.py", "mapping/paths.py", "mapping/spec.py",
@@ -113,11 +114,15 @@ def _load(mapper: Mapper, system: str, memo: bytes) -> dict[bytes, Record] | Non
                 return None
             remote_id, values, packed, modified, problems, hint, unreadable = row
             out[digest] = Record(
-                system, remote_id, values, packed, stamp(modified) if modified else None, problems, hint, unreadable
+                system,
+                remote_id,
+                values,
+                packed,
+                stamp(modified) if modified else None,
+                problems,
+                hint,
+                unreadable or ALL_READ,
             )
         return out
     except (ValueError, EOFError, TypeError):  # not a memo this code wrote
         return None
-
-
-_TEXT = (str, type(None))

@@ -17,7 +17,7 @@ import structlog
 import zstandard
 
 from syncd.engine import model
-from syncd.engine.model import Record, unpack
+from syncd.engine.model import ALL_READ, Record, unpack
 from syncd.mapping import transforms
 from syncd.mapping.apply import Mapper
 from syncd.runner import JobRun, RunReport
@@ -89,6 +89,9 @@ def test_a_new_process_takes_back_exactly_the_records_a_fresh_mapping_gives(tmp_
     assert counts == [always, sum(map(len, again.values())) - always]
     for system in read:
         assert [_whole(r) for r in again[system]] == [_whole(r) for r in read[system]], system
+    # a record whose fields all read shares the one empty set, loaded from the memo as when mapped (memory)
+    all_read = [r for records in again.values() for r in records if not r.unreadable]
+    assert all_read and all(r.unreadable is ALL_READ for r in all_read)
 
 
 def test_an_edited_record_is_mapped_afresh_and_the_memo_rewritten(tmp_path: Path) -> None:
