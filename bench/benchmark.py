@@ -1449,7 +1449,7 @@ def mapping(args: argparse.Namespace) -> None:
         for name, raws in listings.items():
             if not raws:
                 continue
-            job._known.pop(name, None)  # no memo: every record is mapped
+            job._by_sum.pop(name, None)  # no memo: every record is mapped
             c = time.process_time()
             for raw in raws:
                 job._record(name, raw)

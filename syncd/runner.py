@@ -471,10 +471,9 @@ class JobRun:
         self.stopping: str | None = None
         self.held_back: set[int] = set()  # id(action) of writes a person skipped (syncd failures --skip)
         self.unchanged: set[int] = set()  # id(link update) of links the run leaves exactly as stored
-        # system → remote id → Record of the last listing (the memo: its raw records only packed), and the same
-        # Records by the SHA-256 of their raw record's flat bytes (``_by_sum``, which _record looks them up in), and
-        # → (raw record, its Record, that SHA-256) of the one being read (_record)
-        self._known: dict[str, dict[str, Record]] = {}
+        # system → the Records of the last listing (the memo: their raw records only packed) by the SHA-256 of
+        # their raw record's flat bytes, which _read looks them up in; and remote id → (raw record, its Record,
+        # that SHA-256) of the one being read (_read)
         self._by_sum: dict[str, dict[bytes, Record]] = {}
         # (raw None: handed over by a listing that streams, not kept)
         self._seen: dict[str, dict[str, tuple[dict[str, Any] | None, Record, bytes]]] = {}
@@ -810,7 +809,7 @@ class JobRun:
         self._aside = SetAside(self.store, self.job_name) if big else None
         self._afresh, self._remembered, self._to_remember = {}, 0, []
         # (a source read by cursor lists each record once: nothing to remember)
-        fresh = [name for name in names if name not in self._known and not self.connectors[name].incremental]
+        fresh = [name for name in names if name not in self._by_sum and not self.connectors[name].incremental]
         if fresh:
             try:
                 recalled = await asyncio.to_thread(self._recall, fresh)
@@ -861,7 +860,6 @@ class JobRun:
             before = self._by_sum.get(name)  # (the last run's, in memory or from the state)
             # this listing is the memo of the next run (a failed listing keeps the last one); the Records
             # only, so that no raw dict outlives the fetch; none above MEMO_LIMIT (_read stopped keeping them)
-            self._known[name] = {rid: kept[1] for rid, kept in seen.items()} if seen is not None else {}
             now = self._by_sum[name] = {kept[2]: kept[1] for kept in seen.values()} if seen is not None else {}
             pages = self._pages_now.pop(name, None)
             if seen is not None and pages is not None:
@@ -920,8 +918,10 @@ class JobRun:
             self.job_name, self.roles, self.policies, slow, kinds,
             {j.entity_id for j in pending}, resolutions, lambda: uuid.uuid4().hex,
         )  # fmt: skip
+        # (the slow system's last listing, a daemon's or the state's memo, by remote id)
+        before = {r.remote_id: r for r in self._by_sum.get(slow, {}).values()} or None
         feed: Feed = (
-            MemoryFeed(self.store, self.job_name, planner, self._known.get(slow))
+            MemoryFeed(self.store, self.job_name, planner, before)
             if self._aside is None
             else AsideFeed(self.store, self.job_name, planner, self._aside, self._rebuild)
         )
@@ -1074,22 +1074,22 @@ class JobRun:
         records: list[Record | None] = []
         sums: list[bytes | None] = []
         by_sum, seen = self._by_sum.get(system), self._seen.get(system)
-        read = self._read
         digest: bytes | None
         if not by_sum or seen is None:  # (nothing to look up: a first listing, or one above MEMO_LIMIT)
+            read = self._read
             for raw in raws:
                 rec, digest = read(system, raw, keep)
                 records.append(rec)
                 sums.append(digest)
             return records, sums
-        sha256 = hashlib.sha256
+        sha256, fresh = hashlib.sha256, self._fresh
         hits = 0
         for raw in raws:
             plain = flat(raw)
             found = sha256(plain).digest()
             rec = by_sum.get(found)
             if rec is None:
-                rec, digest = read(system, raw, keep, plain)
+                rec, digest = fresh(system, raw, keep, plain, found)
             else:
                 hits += 1
                 seen[rec.remote_id] = (raw if keep else None, rec, found)
@@ -1105,11 +1105,8 @@ class JobRun:
         """One listed record in canonical form; None when it has no id."""
         return self._read(system, raw, keep)[0]
 
-    def _read(
-        self, system: str, raw: dict[str, Any], keep: bool = True, plain: bytes | None = None
-    ) -> tuple[Record | None, bytes | None]:
-        """One listed record in canonical form (None when it has no id), and the SHA-256 of its flat bytes
-        (``plain``: those bytes, when the caller has them already).
+    def _read(self, system: str, raw: dict[str, Any], keep: bool = True) -> tuple[Record | None, bytes | None]:
+        """One listed record in canonical form (None when it has no id), and the SHA-256 of its flat bytes.
 
         Mapping is a pure function of the raw record, so a record is mapped once per run however often it
         is asked for (as its page arrives, then as the listing is put together), and a daemon's next run
@@ -1119,38 +1116,52 @@ class JobRun:
         mapping, libphonenumber included. The memo holds one listing per system, replaced by each run's, never
         a history. A new process's first run takes it from the state instead (syncd.state.memo), Records under
         the same SHA-256s."""
-        mapper = self.mappers[system]
-        if plain is None:
-            plain = flat(raw)
-        seen, by_sum = self._seen.get(system), self._by_sum.get(system)
+        plain = flat(raw)
+        by_sum = self._by_sum.get(system)
         # (no SHA-256 where there is neither a memo to look it up in nor one to keep it for: above MEMO_LIMIT)
-        digest = hashlib.sha256(plain).digest() if by_sum or seen is not None else None
+        digest = hashlib.sha256(plain).digest() if by_sum or system in self._seen else None
         record = by_sum.get(digest) if by_sum and digest is not None else None
-        if record is not None:
-            self._remembered += 1
-        elif (remote_id := mapper.remote_id(raw)) is None:
-            return None, None
-        elif (now := seen.get(remote_id) if seen is not None else None) is not None and now[0] is raw:
-            return now[1], now[2]
-        else:
-            inbound = mapper.to_canonical(raw)
-            share_texts(inbound.values)
-            record = Record(
-                system,
-                remote_id,
-                inbound.values,
-                squeeze(plain, system),
-                mapper.modified(raw),
-                tuple(inbound.problems),
-                mapper.entity_hint(raw),
-                frozenset(inbound.unreadable) if inbound.unreadable else ALL_READ,
-            )
-            self._afresh[system] = self._afresh.get(system, 0) + 1
-        if seen is not None and digest is not None:
-            seen[record.remote_id] = (raw if keep else None, record, digest)
-            if len(seen) > MEMO_LIMIT:  # no memo of this listing: its records need not outlive their pages
-                del self._seen[system]
+        if record is None:
+            return self._fresh(system, raw, keep, plain, digest)
+        self._remembered += 1
+        self._keep(system, raw if keep else None, record, digest)
         return record, digest
+
+    def _fresh(
+        self, system: str, raw: dict[str, Any], keep: bool, plain: bytes, digest: bytes | None
+    ) -> tuple[Record | None, bytes | None]:
+        """A record the memo does not hold, mapped (or, asked again for the same raw record this run, taken
+        back); ``plain``, ``digest``: its flat bytes and their SHA-256 (None above MEMO_LIMIT)."""
+        mapper = self.mappers[system]
+        if (remote_id := mapper.remote_id(raw)) is None:
+            return None, None
+        seen = self._seen.get(system)
+        if (now := seen.get(remote_id) if seen is not None else None) is not None and now[0] is raw:
+            return now[1], now[2]
+        inbound = mapper.to_canonical(raw)
+        share_texts(inbound.values)
+        record = Record(
+            system,
+            remote_id,
+            inbound.values,
+            squeeze(plain, system),
+            mapper.modified(raw),
+            tuple(inbound.problems),
+            mapper.entity_hint(raw),
+            frozenset(inbound.unreadable) if inbound.unreadable else ALL_READ,
+        )
+        self._afresh[system] = self._afresh.get(system, 0) + 1
+        self._keep(system, raw if keep else None, record, digest)
+        return record, digest
+
+    def _keep(self, system: str, raw: dict[str, Any] | None, record: Record, digest: bytes | None) -> None:
+        """This listing's memo takes the record, until it holds more than MEMO_LIMIT: then the listing has none,
+        and its records need not outlive their pages."""
+        seen = self._seen.get(system)
+        if seen is not None and digest is not None:
+            seen[record.remote_id] = (raw, record, digest)
+            if len(seen) > MEMO_LIMIT:
+                del self._seen[system]
 
     async def _apply(self, writer: Writer, plan: Plan, actions: list[Action]) -> Outcomes:
         """Sends the writes, every system at once, each in chunks (a Callyzer chunk is one full bulksave),

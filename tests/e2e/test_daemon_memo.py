@@ -1,5 +1,5 @@
 """A daemon keeps one JobRun per job across runs, and its next run reuses the mapping of every record
-listed unchanged (see JobRun._record). The memo must never hide an edit: pinned here against the simulators."""
+listed unchanged (see JobRun._read). The memo must never hide an edit: pinned here against the simulators."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ import asyncio
 import sys
 
 from syncd.config.load import load
+from syncd.engine.model import Record
 from syncd.runner import JobRun
 from syncd.state.store import Store
 from tests.e2e.harness import Harness
+
+
+def listed(job: JobRun) -> dict[str, Record]:
+    """Callyzer's last listing as the JobRun keeps it, by remote id."""
+    return {rec.remote_id: rec for rec in job._by_sum["callyzer"].values()}
 
 
 def test_a_daemons_next_run_reuses_unchanged_records_and_sees_every_edit(harness: Harness) -> None:
@@ -29,19 +35,19 @@ def test_a_daemons_next_run_reuses_unchanged_records_and_sees_every_edit(harness
     async def daemon() -> None:  # one event loop for all the runs, as in `syncd run`
         try:
             await run()  # the initial sync: everyone created in Callsavvy
-            first = dict(job._known["callyzer"])
+            first = listed(job)
             assert len(first) == 12
             for rec in first.values():  # the texts of listed values are shared (canonical.share_texts)
                 name = rec.values["first_name"]
                 assert isinstance(name, str) and sys.intern("".join(list(name))) is name
             assert await run() == []  # quiet
-            again = job._known["callyzer"]
+            again = listed(job)
             assert all(again[rid] is rec for rid, rec in first.items()), "unchanged records are not mapped again"
 
             lead = next(x for x in h.leads("callyzer") if x["details"]["first_name"] == "Person03")
             h.edit("callyzer", lead["id"], {"details": {"last_name": "Edited"}})
             assert await run() == ["update callsavvy"]
-            after = job._known["callyzer"]
+            after = listed(job)
             assert after[lead["id"]] is not first[lead["id"]]
             assert after[lead["id"]].values["last_name"] == "Edited"
             assert after[lead["id"]].raw == next(x for x in h.leads("callyzer") if x["id"] == lead["id"])

@@ -91,7 +91,7 @@ def test_a_run_lists_every_streamed_lead_once_in_order_and_keeps_no_raw_record(h
     assert sorted(creates) == [f"Stream{i:03d}" for i in range(LEADS)]
     assert second.plan.actions == []  # the streamed listing, read again, is quiet
     # the next run's memo: every lead, in the listing's order
-    assert list(job._known["callyzer"]) == [lead["id"] for lead in harness.leads("callyzer")]
+    assert [r.remote_id for r in job._by_sum["callyzer"].values()] == [lead["id"] for lead in harness.leads("callyzer")]
     names = sorted(x["name"] for x in harness.leads("callsavvy"))
     assert names == sorted(f"Stream{i:03d} Page" for i in range(LEADS))
 

@@ -178,7 +178,7 @@ def _plan(job: JobRun, set_aside: bool, monkeypatch: pytest.MonkeyPatch) -> tupl
 
     monkeypatch.setattr(Store, "load_entities", spy)
     job.set_aside_from = 0 if set_aside else None
-    job._known.clear()  # no memo from the other run: both map every record afresh
+    job._by_sum.clear()  # no memo from the other run: both map every record afresh
     report = RunReport("leads", "test", True)
     asyncio.run(job._run(report, structlog.get_logger("test"), True, False))
     assert report.plan is not None
@@ -280,7 +280,7 @@ def test_below_the_threshold_everyone_is_planned_in_memory(job: JobRun, monkeypa
     assert 50 <= largest <= 64  # 60 people, each linked once a system (plus the odd extra)
     plans = {}
     for threshold in (largest + 1, largest, 0):
-        job._known.clear()
+        job._by_sum.clear()
         ids = count(1)
         monkeypatch.setattr(
             "syncd.runner.uuid", SimpleNamespace(uuid4=lambda ids=ids: SimpleNamespace(hex=f"new{next(ids)}"))

@@ -197,7 +197,7 @@ def test_a_daemons_next_run_writes_early_what_waiting_would(
     listings, happened = worlds[0]
     _run(waits, listings, monkeypatch)
     _run(early, json.loads(json.dumps(listings)), monkeypatch)
-    assert early._known[SLOW], "the first run left the slow listing in the memo"
+    assert early._by_sum[SLOW], "the first run left the slow listing in the memo"
     quiet = [i for i, what in enumerate(happened) if what == "quiet"]
     rng = random.Random(seed)
     edits = {SLOW: {"status": "Interested"}, "callsavvy": {"company": "Edited Co"}}
