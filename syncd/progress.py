@@ -24,35 +24,57 @@ class TerminalProgress:
         self._base: dict[str, int] = {}
         self._expected: dict[str, tuple[int, float]] = {}
 
-    def start(self, expected: dict[str, tuple[int, float]]) -> None:
+    def grow(self, expected: dict[str, tuple[int, float]]) -> None:
+        """Adds these write calls to the bar, per system (``expected``: calls and pacing interval), starting it
+        on the first: a run that writes early (syncd.early_writes) sends its first writes while the slow
+        listing still comes in, long before the rest of its plan. A system's calls count from its first
+        writes on, so that the listing still read meanwhile is not taken for writes."""
+        expected = {system: spec for system, spec in expected.items() if spec[0] > 0}
         if not expected or not self.console.is_terminal:
             return
-        self._expected = expected
-        self._base = self.job.calls_made()
-        self._bar = Progress(
-            TextColumn("[bold]{task.description:<12}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("write calls · ETA {task.fields[eta]} (rate-limit floor)"),
-            console=self.console,
-            transient=True,
-        )
+        if self._bar is None:
+            self._bar = Progress(
+                TextColumn("[bold]{task.description:<12}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("write calls · ETA {task.fields[eta]} (rate-limit floor)"),
+                console=self.console,
+                transient=True,
+            )
+            self._bar.start()
+            self._poller = asyncio.get_running_loop().create_task(self._poll())
+        made = self.job.calls_made()
         for system, (calls, interval) in expected.items():
-            self._tasks[system] = self._bar.add_task(system, total=calls, eta=_clock(calls * interval))
-        self._bar.start()
-        self._poller = asyncio.get_running_loop().create_task(self._poll())
+            before, _ = self._expected.get(system, (0, interval))
+            self._expected[system] = (before + calls, interval)
+            if system in self._tasks:
+                self._bar.update(self._tasks[system], total=before + calls)
+            else:
+                self._base[system] = made.get(system, 0)
+                self._tasks[system] = self._bar.add_task(system, total=calls, eta=_clock(calls * interval))
+        self._show()
+
+    def totals(self) -> dict[str, tuple[int, int]]:
+        """Per system: (write calls counted done, write calls expected), as the bar shows them."""
+        made = self.job.calls_made()
+        return {
+            system: (min(calls, made.get(system, 0) - self._base.get(system, 0)), calls)
+            for system, (calls, _) in self._expected.items()
+        }
+
+    def _show(self) -> None:
+        assert self._bar is not None
+        for system, (done, calls) in self.totals().items():
+            interval = self._expected[system][1]
+            self._bar.update(self._tasks[system], completed=done, eta=_clock((calls - done) * interval))
 
     async def _poll(self) -> None:
-        assert self._bar is not None
-        while True:
-            made = self.job.calls_made()
-            for system, task in self._tasks.items():
-                calls, interval = self._expected[system]
-                done = min(calls, made.get(system, 0) - self._base.get(system, 0))
-                self._bar.update(task, completed=done, eta=_clock((calls - done) * interval))
+        while self._bar is not None:
+            self._show()
             await asyncio.sleep(0.2)
 
     def finish(self) -> None:
+        """Takes the bar down (the run's report follows it); a next run starts a new one."""
         if self._poller is not None:
             self._poller.cancel()
             self._poller = None
@@ -60,6 +82,7 @@ class TerminalProgress:
             with contextlib.suppress(Exception):
                 self._bar.stop()
             self._bar = None
+        self._tasks, self._base, self._expected = {}, {}, {}
 
 
 def _clock(seconds: float) -> str:

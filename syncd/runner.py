@@ -335,7 +335,7 @@ def _unchanged(plan: Plan, entities: dict[str, EntityState]) -> set[int]:
 
 
 class Progress(Protocol):
-    def start(self, expected: dict[str, tuple[int, float]]) -> None: ...
+    def grow(self, expected: dict[str, tuple[int, float]]) -> None: ...
 
     def finish(self) -> None: ...
 
@@ -590,6 +590,8 @@ class JobRun:
             report.errors.append(str(exc))
             bound.error("credentials refused; job stopped", error=str(exc))
         finally:
+            if self.progress is not None:
+                self.progress.finish()
             if self._aside is not None:  # a run that ended before planning
                 self._aside.close()
                 self._aside = None
@@ -687,13 +689,9 @@ class JobRun:
         else:
             checkpoint = Checkpoint(report.run_id, journal_ids, complete)
             writer = Writer(self, checkpoint)
-        if self.progress is not None:
-            self.progress.start(self._expected_calls(sendable + writer.waited()))
-        try:
-            outcomes = await self._apply(writer, plan, sendable)
-        finally:
-            if self.progress is not None:
-                self.progress.finish()
+        if self.progress is not None:  # (the early writes held for the end are sent with these)
+            self.progress.grow(self._expected_calls(sendable + writer.waited()))
+        outcomes = await self._apply(writer, plan, sendable)
         problems = checkpoint.problems + self.store.record(
             report.run_id,
             whole,
@@ -722,6 +720,8 @@ class JobRun:
         a delete; on a stop they come back unsent), and what went out is recorded and reported."""
         part = _joined(early.parts, Plan(self.job_name))
         checkpoint = early.writer.checkpoint
+        if send and self.progress is not None:
+            self.progress.grow(self._expected_calls(early.writer.waited()))
         try:
             await early.writer.close(send=send)
         finally:
@@ -964,6 +964,9 @@ class JobRun:
         self.unchanged |= _unchanged(part, planner.entities)
         early.parts.append(part)
         early.writer.send(part, sendable)
+        if self.progress is not None:  # (what the writer holds for the end is counted then)
+            held = early.writer.hold or set()
+            self.progress.grow(self._expected_calls([a for a in sendable if a.system not in held]))
 
     def _sendable(self, plan: Plan, skipped: set[tuple[str, str, str]]) -> list[Action]:
         """The plan's writes to send: not the invalid ones, nor those a person said to stop retrying (syncd
