@@ -69,7 +69,7 @@ def _stored(job: JobRun) -> dict[str, list[str]]:
     for system in (*COVERED, "callpage"):
         taken = job.store.listing_memo("leads", system)
         if taken is not None:
-            out[system] = sorted(row[0] for row in marshal.loads(taken)[3].values())
+            out[system] = sorted(marshal.loads(taken)[3][1])
     return out
 
 
@@ -125,17 +125,31 @@ def test_a_changed_mapping_maps_every_record_of_its_system_afresh(tmp_path: Path
     assert memo.fingerprint(Mapper(before.spec, before.default_region, "America/New_York")) != memo.fingerprint(before)
 
 
+_SUMS = bytes(range(32)) + bytes(range(1, 33))
+_FINE: tuple[Any, ...] = (_SUMS, ["a", "b"], [{}, {}], [b"", b""], [None, None], [None, "hint"], {})
+#: a memo whose columns this code did not write, each one way
+ODD_COLUMNS = {
+    "a-hint-no-text": (*_FINE[:5], [None, 1], {}),
+    "a-value-no-dict": (_SUMS, ["a", "b"], [{}, []], *_FINE[3:]),
+    "a-sum-short": (_SUMS[:-1], *_FINE[1:]),
+    "a-column-short": (_SUMS, ["a", "b"], [{}], *_FINE[3:]),
+    "extras-out-of-range": (*_FINE[:6], {2: ((), frozenset())}),
+    "extras-odd": (*_FINE[:6], {0: ("problem", frozenset())}),
+    "six-columns": _FINE[:6],
+}
+
+
 @pytest.mark.parametrize(
     "taken",
     [b"not marshal", marshal.dumps((99, b"", None, [])), marshal.dumps((memo.FORMAT, b"x", None, [])),
-     marshal.dumps([1, 2, 3]), marshal.dumps((memo.FORMAT, "fp", None, {b"a": (1, b"", (), frozenset())}))],
-    ids=["garbage", "other-format", "other-fingerprint", "other-shape", "other-rows"],
+     marshal.dumps([1, 2, 3]), *(marshal.dumps((memo.FORMAT, "fp", None, i)) for i in range(len(ODD_COLUMNS)))],
+    ids=["garbage", "other-format", "other-fingerprint", "other-shape", *ODD_COLUMNS],
 )  # fmt: skip
 def test_a_memo_that_cannot_vouch_for_its_records_means_mapping_afresh(tmp_path: Path, taken: bytes) -> None:
     first, listings, happened, read = _first_run(tmp_path, 20, 3)
-    if b"fp" in taken:  # rows of the wrong kinds under the right fingerprint
-        rows = {b"a": ("a", {}, b"", None, (), 1, frozenset())}  # (an entity hint that is no text)
-        taken = marshal.dumps((memo.FORMAT, memo.fingerprint(first.mappers["appsapi"]), None, rows))
+    if b"fp" in taken:  # columns of the wrong kinds or lengths under the right fingerprint
+        columns = list(ODD_COLUMNS.values())[marshal.loads(taken)[3]]
+        taken = marshal.dumps((memo.FORMAT, memo.fingerprint(first.mappers["appsapi"]), None, columns))
     first.store.set_listing_memo("leads", "appsapi", taken)
     second = leads_job(tmp_path)
     again, counts = _fetch(second, listings)
@@ -143,6 +157,15 @@ def test_a_memo_that_cannot_vouch_for_its_records_means_mapping_afresh(tmp_path:
     for system in read:
         assert [_whole(r) for r in again[system]] == [_whole(r) for r in read[system]], system
     assert _stored(second)["appsapi"] == sorted(r.remote_id for r in read["appsapi"]), "stored again, readable"
+
+
+def test_the_odd_memos_differ_from_one_that_loads_by_their_oddity_alone(tmp_path: Path) -> None:
+    mapper = leads_job(tmp_path).mappers["appsapi"]
+    fine = memo.load(mapper, "appsapi", marshal.dumps((memo.FORMAT, memo.fingerprint(mapper), None, _FINE)))
+    assert fine is not None and [(r.remote_id, r.entity_hint) for r in fine.values()] == [("a", None), ("b", "hint")]
+    assert list(fine) == [_SUMS[:32], _SUMS[32:]]
+    for odd in ODD_COLUMNS.values():
+        assert memo.load(mapper, "appsapi", marshal.dumps((memo.FORMAT, memo.fingerprint(mapper), None, odd))) is None
 
 
 def test_a_process_that_packs_with_another_dictionary_maps_afresh(
