@@ -413,7 +413,7 @@ def policies_for(loaded: LoadedConfig, job_name: str) -> Policies:
 
 
 #: a page of the page memo: its Records (None: no id) and the SHA-256 of each one's flat bytes (None: no id)
-_Page = tuple[list[Record | None], list[bytes | None]]
+_Page = memo.Page
 
 
 def build_role(name: str, connector: Connector, mapper: Mapper, create: bool, update: bool, delete: bool) -> SystemRole:
@@ -813,7 +813,8 @@ class JobRun:
         if fresh:
             try:
                 recalled = await asyncio.to_thread(self._recall, fresh)
-                self._by_sum.update(recalled)
+                for name, (by_sum, by_answer) in recalled.items():
+                    self._by_sum[name], self._pages[name] = by_sum, by_answer
                 self._recalled = set(recalled)
             except Exception as exc:  # a cache: without it every record is mapped afresh
                 bound.warning("listing memo not loaded", error=str(exc))
@@ -881,8 +882,8 @@ class JobRun:
         self._recalled = set()
         return listings
 
-    def _recall(self, systems: list[str]) -> dict[str, dict[bytes, Record]]:
-        """The listings the last run left in the state, for a process that has none in memory."""
+    def _recall(self, systems: list[str]) -> dict[str, tuple[dict[bytes, Record], dict[bytes, _Page]]]:
+        """The listings the last run left in the state, and their pages, for a process that has none in memory."""
         out = {}
         for name in systems:
             stored = self.store.listing_memo(self.job_name, name)
@@ -895,7 +896,7 @@ class JobRun:
         """Stores these listings as this run read them (in a worker thread, while the run plans and writes)."""
         for name in systems:
             records = self._by_sum.get(name)
-            taken = memo.dump(self.mappers[name], name, records) if records else None
+            taken = memo.dump(self.mappers[name], name, records, self._pages.get(name)) if records else None
             self.store.set_listing_memo(self.job_name, name, taken)
 
     async def _early_rounds(self, run_id: str, tasks: Mapping[str, asyncio.Future[Any]]) -> None:

@@ -5,8 +5,10 @@ same bytes instead of mapping it again (``JobRun._read``, by the SHA-256 of the 
 a record against 20–50 µs for mapping, libphonenumber included. A ``syncd sync`` started by a timer began with
 nothing. So after a run, each system's listing is stored (table ``listing_memo``, one row a system) as the Records
 hold it, under those SHA-256s: remote id, canonical values, the raw record packed, modified time, problems, entity
-hint and unreadable fields, with the dictionary the packed bytes were compressed against. The next process loads
-it once as Records, adopts that dictionary, and reads its listing as a daemon would.
+hint and unreadable fields, with the dictionary the packed bytes were compressed against; and its pages, each
+under the SHA-256 of the provider's answer that held it (``JobRun._record_page``: a page listed with the same
+bytes again is taken back whole, without flattening and hashing each record). The next process loads it once as
+Records, adopts that dictionary, and reads its listing as a daemon would.
 
 It is a cache, never the sync's truth. A memo taken under another mapping, region, time zone, reading code,
 libphonenumber or Python (:func:`fingerprint`), one that does not load, or a process that already compresses
@@ -43,6 +45,11 @@ Columns = tuple[
     bytes, list[str], list[Canon], list[bytes], list[str | None], list[str | None],
     dict[int, tuple[tuple[str, ...], frozenset[str]]],
 ]  # fmt: skip
+#: a listing's pages: the SHA-256s of the answers that held them, joined; and each page's records as positions in
+#: the columns (-1: a record without an id)
+Pages = tuple[bytes, list[list[int]]]
+#: a page as a run holds it: its Records (None: no id) and the SHA-256 of each one's flat bytes
+Page = tuple[list[Record | None], list[bytes | None]]
 _SUM = 32  # (bytes of a SHA-256)
 _TEXT = {str, type(None)}  # (the types of a modified time and an entity hint)
 
@@ -70,9 +77,11 @@ def fingerprint(mapper: Mapper) -> bytes:
     return digest.digest()
 
 
-def dump(mapper: Mapper, system: str, records: Mapping[bytes, Record]) -> bytes:
-    """A listing's Records, by the SHA-256 of their raw records' flat bytes, as a memo (those holding a known
-    secret left out)."""
+def dump(
+    mapper: Mapper, system: str, records: Mapping[bytes, Record], pages: Mapping[bytes, Page] | None = None
+) -> bytes:
+    """A listing's Records, by the SHA-256 of their raw records' flat bytes, and its pages, by the SHA-256 of the
+    answer that held each, as a memo (a record holding a known secret left out, and its page)."""
     kept = [(digest, rec) for digest, rec in records.items() if not holds_secret(unsqueeze(rec.packed, system))]
     recs = [rec for _, rec in kept]
     columns: Columns = (
@@ -84,12 +93,19 @@ def dump(mapper: Mapper, system: str, records: Mapping[bytes, Record]) -> bytes:
         [rec.entity_hint for rec in recs],
         {i: (rec.problems, rec.unreadable) for i, rec in enumerate(recs) if rec.problems or rec.unreadable},
     )
-    return marshal.dumps((FORMAT, fingerprint(mapper), dictionary_of(system), columns))
+    at = {digest: i for i, (digest, _) in enumerate(kept)}
+    answers, positions = [], []
+    for answer, (_, sums) in (pages or {}).items():
+        where = [-1 if sum_ is None else at.get(sum_, -2) for sum_ in sums]
+        if -2 not in where:  # (else a record of the page is not remembered: the page is not either)
+            answers.append(answer)
+            positions.append(where)
+    return marshal.dumps((FORMAT, fingerprint(mapper), dictionary_of(system), columns, (b"".join(answers), positions)))
 
 
-def load(mapper: Mapper, system: str, memo: bytes) -> dict[bytes, Record] | None:
-    """SHA-256 of a raw record's flat bytes → its Record as remembered; None when the memo cannot serve this
-    process (see the module)."""
+def load(mapper: Mapper, system: str, memo: bytes) -> tuple[dict[bytes, Record], dict[bytes, Page]] | None:
+    """SHA-256 of a raw record's flat bytes → its Record as remembered, and SHA-256 of an answer → the page it
+    held; None when the memo cannot serve this process (see the module)."""
     enabled = gc.isenabled()
     gc.disable()  # (a full collection mid-load walks every object just made, for no cycle among them)
     try:
@@ -99,9 +115,9 @@ def load(mapper: Mapper, system: str, memo: bytes) -> dict[bytes, Record] | None
             gc.enable()
 
 
-def _load(mapper: Mapper, system: str, memo: bytes) -> dict[bytes, Record] | None:
+def _load(mapper: Mapper, system: str, memo: bytes) -> tuple[dict[bytes, Record], dict[bytes, Page]] | None:
     try:
-        form, taken_under, sample, columns = marshal.loads(memo)
+        form, taken_under, sample, columns, (answers, positions) = marshal.loads(memo)
         if form != FORMAT or taken_under != fingerprint(mapper):
             return None
         if sample is not None and not adopt_dictionary(system, sample):
@@ -128,6 +144,20 @@ def _load(mapper: Mapper, system: str, memo: bytes) -> dict[bytes, Record] | Non
             rec = records[i]
             records[i] = Record(system, rec.remote_id, rec.values, rec.packed, rec.modified, extra[0],
                                 rec.entity_hint, extra[1] or ALL_READ)  # fmt: skip
-        return dict(zip([sums[i : i + _SUM] for i in range(0, len(sums), _SUM)], records, strict=True))
+        digests = [sums[i : i + _SUM] for i in range(0, len(sums), _SUM)]
+        if not (
+            type(answers) is bytes and type(positions) is list and len(answers) == _SUM * len(positions)
+            and all(type(where) is list and set(map(type, where)) <= {int} for where in positions)
+            and all(min(where, default=0) >= -1 and max(where, default=-1) < n for where in positions)
+        ):  # fmt: skip
+            return None
+        pages: dict[bytes, Page] = {
+            answers[i * _SUM : (i + 1) * _SUM]: (
+                [records[at] if at >= 0 else None for at in where],
+                [digests[at] if at >= 0 else None for at in where],
+            )
+            for i, where in enumerate(positions)
+        }
+        return dict(zip(digests, records, strict=True)), pages
     except (ValueError, EOFError, TypeError):  # not a memo this code wrote
         return None

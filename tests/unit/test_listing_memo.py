@@ -127,29 +127,35 @@ def test_a_changed_mapping_maps_every_record_of_its_system_afresh(tmp_path: Path
 
 _SUMS = bytes(range(32)) + bytes(range(1, 33))
 _FINE: tuple[Any, ...] = (_SUMS, ["a", "b"], [{}, {}], [b"", b""], [None, None], [None, "hint"], {})
-#: a memo whose columns this code did not write, each one way
-ODD_COLUMNS = {
-    "a-hint-no-text": (*_FINE[:5], [None, 1], {}),
-    "a-value-no-dict": (_SUMS, ["a", "b"], [{}, []], *_FINE[3:]),
-    "a-sum-short": (_SUMS[:-1], *_FINE[1:]),
-    "a-column-short": (_SUMS, ["a", "b"], [{}], *_FINE[3:]),
-    "extras-out-of-range": (*_FINE[:6], {2: ((), frozenset())}),
-    "extras-odd": (*_FINE[:6], {0: ("problem", frozenset())}),
-    "six-columns": _FINE[:6],
+_PAGES: tuple[Any, ...] = (bytes(range(2, 34)) + bytes(range(3, 35)), [[1, -1, 0], []])
+#: a memo whose columns or pages this code did not write, each one way
+ODD = {
+    "a-hint-no-text": ((*_FINE[:5], [None, 1], {}), _PAGES),
+    "a-value-no-dict": ((_SUMS, ["a", "b"], [{}, []], *_FINE[3:]), _PAGES),
+    "a-sum-short": ((_SUMS[:-1], *_FINE[1:]), _PAGES),
+    "a-column-short": ((_SUMS, ["a", "b"], [{}], *_FINE[3:]), _PAGES),
+    "extras-out-of-range": ((*_FINE[:6], {2: ((), frozenset())}), _PAGES),
+    "extras-odd": ((*_FINE[:6], {0: ("problem", frozenset())}), _PAGES),
+    "six-columns": (_FINE[:6], _PAGES),
+    "a-page-past-the-end": (_FINE, (_PAGES[0], [[1, 2], []])),
+    "a-page-before-the-start": (_FINE, (_PAGES[0], [[1, -2], []])),
+    "a-page-of-no-ints": (_FINE, (_PAGES[0], [[1, None], []])),
+    "a-page-sum-short": (_FINE, (_PAGES[0][:-1], _PAGES[1])),
+    "no-pages": (_FINE,),
 }
 
 
 @pytest.mark.parametrize(
     "taken",
     [b"not marshal", marshal.dumps((99, b"", None, [])), marshal.dumps((memo.FORMAT, b"x", None, [])),
-     marshal.dumps([1, 2, 3]), *(marshal.dumps((memo.FORMAT, "fp", None, i)) for i in range(len(ODD_COLUMNS)))],
-    ids=["garbage", "other-format", "other-fingerprint", "other-shape", *ODD_COLUMNS],
+     marshal.dumps([1, 2, 3]), *(marshal.dumps((memo.FORMAT, "fp", None, i)) for i in range(len(ODD)))],
+    ids=["garbage", "other-format", "other-fingerprint", "other-shape", *ODD],
 )  # fmt: skip
 def test_a_memo_that_cannot_vouch_for_its_records_means_mapping_afresh(tmp_path: Path, taken: bytes) -> None:
     first, listings, happened, read = _first_run(tmp_path, 20, 3)
-    if b"fp" in taken:  # columns of the wrong kinds or lengths under the right fingerprint
-        columns = list(ODD_COLUMNS.values())[marshal.loads(taken)[3]]
-        taken = marshal.dumps((memo.FORMAT, memo.fingerprint(first.mappers["appsapi"]), None, columns))
+    if b"fp" in taken:  # columns or pages of the wrong kinds or lengths under the right fingerprint
+        odd = list(ODD.values())[marshal.loads(taken)[3]]
+        taken = marshal.dumps((memo.FORMAT, memo.fingerprint(first.mappers["appsapi"]), None, *odd))
     first.store.set_listing_memo("leads", "appsapi", taken)
     second = leads_job(tmp_path)
     again, counts = _fetch(second, listings)
@@ -161,11 +167,18 @@ def test_a_memo_that_cannot_vouch_for_its_records_means_mapping_afresh(tmp_path:
 
 def test_the_odd_memos_differ_from_one_that_loads_by_their_oddity_alone(tmp_path: Path) -> None:
     mapper = leads_job(tmp_path).mappers["appsapi"]
-    fine = memo.load(mapper, "appsapi", marshal.dumps((memo.FORMAT, memo.fingerprint(mapper), None, _FINE)))
-    assert fine is not None and [(r.remote_id, r.entity_hint) for r in fine.values()] == [("a", None), ("b", "hint")]
+    loaded = memo.load(mapper, "appsapi", marshal.dumps((memo.FORMAT, memo.fingerprint(mapper), None, _FINE, _PAGES)))
+    assert loaded is not None
+    fine, pages = loaded
+    assert [(r.remote_id, r.entity_hint) for r in fine.values()] == [("a", None), ("b", "hint")]
     assert list(fine) == [_SUMS[:32], _SUMS[32:]]
-    for odd in ODD_COLUMNS.values():
-        assert memo.load(mapper, "appsapi", marshal.dumps((memo.FORMAT, memo.fingerprint(mapper), None, odd))) is None
+    first, second = fine.values()  # (records "a" and "b"; the first page holds b, a record without an id, a)
+    assert pages == {
+        _PAGES[0][:32]: ([second, None, first], [_SUMS[32:], None, _SUMS[:32]]),
+        _PAGES[0][32:]: ([], []),
+    }
+    for odd in ODD.values():
+        assert memo.load(mapper, "appsapi", marshal.dumps((memo.FORMAT, memo.fingerprint(mapper), None, *odd))) is None
 
 
 def test_a_process_that_packs_with_another_dictionary_maps_afresh(

@@ -135,3 +135,69 @@ def test_no_page_memo_without_an_answer_or_a_listing_memo(tmp_path: Path, monkey
     assert job._pages == {} and job._pages_now == {}
     _, looked = _fetch(job, listings, monkeypatch)
     assert all(looked[s] == len(listings[s]) for s in PAGED)
+
+
+def test_a_new_process_takes_back_the_pages_the_last_run_left_in_the_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = leads_job(tmp_path)
+    listings, happened = _world(first, 60, 6)
+    # (without the world's one lead listed twice with two contents: see the next test)
+    assert "listed_twice_edited" in happened
+    listings["callsavvy"] = list({r["lead_id"]: r for r in listings["callsavvy"]}.values())
+    read, _ = _fetch(first, listings, monkeypatch)
+    first._remember(first._to_remember)  # (as JobRun._run does after its fetch)
+
+    second = leads_job(tmp_path)  # a new process on the same state
+    again, looked = _fetch(second, listings, monkeypatch)
+    assert all(looked[s] == 0 for s in PAGED), looked
+    for system in PAGED:
+        assert len(again[system]) > PER
+        assert [_whole(r) for r in again[system]] == [_whole(r) for r in read[system]], system
+
+    # an edit: its page, and only its page, is read record by record, and seen; Callsavvy's one answer whole
+    where = PER + 1
+    lead = listings["callyzer"][where]
+    listings["callyzer"][where] = {**lead, "details": {**lead["details"], "company_name": "Edited Traders"}}
+    savvy = listings["callsavvy"][0]
+    listings["callsavvy"][0] = {**savvy, "organization": "Edited Traders"}
+    third = leads_job(tmp_path)
+    again, looked = _fetch(third, listings, monkeypatch)
+    assert {s: looked[s] for s in PAGED} == {"callyzer": PER, "appsapi": 0, "callsavvy": len(listings["callsavvy"])}
+    assert next(r for r in again["callyzer"] if r.remote_id == str(lead["id"])).values["company"] == "Edited Traders"
+    assert next(r for r in again["callsavvy"] if r.remote_id == str(savvy["lead_id"])).values["company"] == (
+        "Edited Traders"
+    )
+
+
+def test_a_page_holding_a_record_kept_out_of_the_state_is_not_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = leads_job(tmp_path)
+    listings, _ = _world(first, 60, 7)
+    secret = listings["callyzer"][PER * 3 + 2]["details"]["email"]
+    assert secret
+    monkeypatch.setattr("syncd.logging._SECRETS", {secret})  # as if a provider echoed a key
+    _fetch(first, listings, monkeypatch)
+    first._remember(first._to_remember)
+    second = leads_job(tmp_path)
+    _, looked = _fetch(second, listings, monkeypatch)
+    holding = sum(secret in json.dumps(r) for r in listings["callyzer"][PER * 3 : PER * 4])
+    assert looked["callyzer"] == PER and holding >= 1, "the fourth page only, record by record"
+
+
+def test_a_page_holding_a_record_listed_twice_with_two_contents_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state's memo holds one Record a remote id (the last read), so the page that held the other one is not
+    stored: a new process reads it record by record (a daemon takes it back, from memory)."""
+    first = leads_job(tmp_path)
+    listings, happened = _world(first, 60, 8)
+    assert "listed_twice_edited" in happened
+    read, _ = _fetch(first, listings, monkeypatch)
+    first._remember(first._to_remember)
+    second = leads_job(tmp_path)
+    again, looked = _fetch(second, listings, monkeypatch)
+    # (Callsavvy's one answer: one page)
+    assert {s: looked[s] for s in PAGED} == {"callyzer": 0, "appsapi": 0, "callsavvy": len(listings["callsavvy"])}
+    assert [_whole(r) for r in again["callsavvy"]] == [_whole(r) for r in read["callsavvy"]]
