@@ -100,7 +100,8 @@ def dump(
         if -2 not in where:  # (else a record of the page is not remembered: the page is not either)
             answers.append(answer)
             positions.append(where)
-    return marshal.dumps((FORMAT, fingerprint(mapper), dictionary_of(system), columns, (b"".join(answers), positions)))
+    taken: Pages = (b"".join(answers), positions)
+    return marshal.dumps((FORMAT, fingerprint(mapper), dictionary_of(system), columns, taken))
 
 
 def load(mapper: Mapper, system: str, memo: bytes) -> tuple[dict[bytes, Record], dict[bytes, Page]] | None:
