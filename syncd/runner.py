@@ -412,10 +412,6 @@ def policies_for(loaded: LoadedConfig, job_name: str) -> Policies:
     )
 
 
-#: a page of the page memo: its Records (None: no id) and the SHA-256 of each one's flat bytes (None: no id)
-_Page = memo.Page
-
-
 def build_role(name: str, connector: Connector, mapper: Mapper, create: bool, update: bool, delete: bool) -> SystemRole:
     # the planner projects a write's values, then validates the same values (one dict, read-only): what each
     # field sends is worked out once for both, for the last values projected
@@ -483,8 +479,8 @@ class JobRun:
         # the pages of the last listing (``_pages``) and of the one being read (``_pages_now``): a daemon's next run
         # takes back a page listed with the same bytes whole (``_record_page``). Only while the listing is memoized
         # (MEMO_LIMIT)
-        self._pages: dict[str, dict[bytes, _Page]] = {}
-        self._pages_now: dict[str, dict[bytes, _Page]] = {}
+        self._pages: dict[str, dict[bytes, memo.Page]] = {}
+        self._pages_now: dict[str, dict[bytes, memo.Page]] = {}
         # a new process's first fetch: the systems whose listing memo came from the state (syncd.state.memo), as
         # the Records of ``_by_sum``
         self._recalled: set[str] = set()
@@ -882,7 +878,7 @@ class JobRun:
         self._recalled = set()
         return listings
 
-    def _recall(self, systems: list[str]) -> dict[str, tuple[dict[bytes, Record], dict[bytes, _Page]]]:
+    def _recall(self, systems: list[str]) -> dict[str, tuple[dict[bytes, Record], dict[bytes, memo.Page]]]:
         """The listings the last run left in the state, and their pages, for a process that has none in memory."""
         out = {}
         for name in systems:
