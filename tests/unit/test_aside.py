@@ -21,12 +21,14 @@ import structlog
 from sqlalchemy import insert
 
 from syncd.config.load import load
-from syncd.engine.model import Plan
+from syncd.engine.model import Plan, Record, pack
 from syncd.mapping import paths
 from syncd.runner import JobRun, RunReport
 from syncd.sandbox import Sandbox
+from syncd.state.aside import SetAside
 from syncd.state.models import Entity, Link
 from syncd.state.store import Store, _json
+from tests.unit.engine_helpers import rec
 
 WRITABLE = ("callsavvy", "callyzer", "appsapi")
 GONE = {("gone_callyzer", "callyzer"), ("gone_callpage", "callpage")}  # links marked gone last run
@@ -50,8 +52,23 @@ def leads_job(directory: Path) -> JobRun:
     return JobRun(loaded, "leads", Store(loaded.state_url))
 
 
-@pytest.fixture
-def job(tmp_path: Path) -> Iterator[JobRun]:
+def _decided(how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Who needs planning is decided by SQLite with the state attached ("joined", a state file) or by Python over a
+    stream of the links ("streamed", any other state); each test runs both, and each way must be the one taken."""
+
+    def not_this_way(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"decided the other way than {how}")
+
+    if how == "streamed":
+        monkeypatch.setattr("syncd.state.aside._attachable", lambda store: None)
+        monkeypatch.setattr(SetAside, "_decide_joined", not_this_way)
+    else:
+        monkeypatch.setattr(SetAside, "_decide_streamed", not_this_way)
+
+
+@pytest.fixture(params=["joined", "streamed"])
+def job(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[JobRun]:
+    _decided(request.param, monkeypatch)
     run = leads_job(tmp_path)
     yield run
     run.store.close()
@@ -247,11 +264,12 @@ def test_a_listing_read_again_counts_only_as_read_the_second_time(job: JobRun, m
     assert deletes == {("callsavvy", "delete"), ("callyzer", "fallback")}, "the delete is planned (Callyzer: a tag)"
 
 
-def test_a_replace_left_half_done_keeps_its_person_loaded(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["joined", "streamed"])
+def test_a_replace_left_half_done_keeps_its_person_loaded(
+    tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """(The leads job has no connector that replaces, so the runs above never hold one.)"""
-    from syncd.state.aside import SetAside
-    from tests.unit.engine_helpers import rec
-
+    _decided(how, monkeypatch)
     store = Store(f"sqlite:///{tmp_path / 'state.db'}")
     listed = [rec("a", f"a{i}", phone=f"+91980000000{i}") for i in range(3)]
     with store.engine.begin() as conn:
@@ -291,3 +309,44 @@ def test_below_the_threshold_everyone_is_planned_in_memory(job: JobRun, monkeypa
         plans[threshold] = repr(report.plan)
         assert (report.loaded == 60) == (threshold > largest), (threshold, report.loaded)
     assert len(set(plans.values())) == 1
+
+
+@pytest.mark.parametrize("how", ["joined", "streamed"])
+def test_a_person_whose_synced_phone_or_email_a_new_record_holds_is_loaded(
+    tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The matcher compares e-mails trimmed and lower-cased (``match.keys``): a quiet person whose e-mail was
+    synced in capitals, with spaces or with letters beyond ASCII still meets the new record that holds it."""
+    _decided(how, monkeypatch)
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    synced = {
+        "E0": {"email": "asha0@example.com"},
+        "E1": {"email": "ASHA1@Example.COM"},
+        "E2": {"email": "  asha2@example.com\t"},
+        "E3": {"email": "ÄSHA3@EXAMPLE.COM"},
+        "E4": {"phone": "+919800000004", "email": "asha4@example.com"},
+        "E5": {"email": "asha5@example.com", "phone": "+919800000005"},  # shares nothing: quiet
+        "E6": {"phone2": "+919800000006"},
+        "E7": {"email": "asha7@example.com"},  # every link gone: quiet, whatever a new record holds
+        "E8": {"email": "asha8@example.com"},  # (deleted everywhere: no match for a new record)
+    }
+    gone = {"E7", "E8"}
+    new = {"E0": "asha0@example.com", "E1": "asha1@example.com", "E2": "asha2@example.com",
+           "E3": "äsha3@example.com", "E4": "+919800000004", "E6": "+919800000006",
+           "E8": "asha8@example.com"}  # fmt: skip
+    listed = [Record("a", f"a{eid}", values, pack({"id": f"a{eid}"}, "a"), None) for eid, values in synced.items()]
+    with store.engine.begin() as conn:
+        conn.execute(insert(Entity), [{"id": eid, "job": "job", "deleted_at": None} for eid in synced])
+        rows = [{"entity_id": eid, "job": "job", "system": "a", "remote_id": f"a{eid}", "synced": _json(values),
+                 "gone": eid in gone} for eid, values in synced.items()]  # fmt: skip
+        conn.execute(insert(Link), rows)
+    arrivals = [
+        rec("b", f"b{eid}", **({"phone": key} if key.startswith("+") else {"email": key})) for eid, key in new.items()
+    ]
+    aside = SetAside(store, "job")
+    items = [item for item in aside.page("a", listed) if item is not None]
+    assert all(isinstance(item, int) for item in items), "every linked record is quiet"
+    decision = aside.decide({"a": items, "b": list(arrivals)}, {"a": True, "b": True}, [], ("phone", "email"))
+    assert (decision.active, decision.set_aside) == (set(new) - gone, 3)
+    aside.close()
+    store.close()
