@@ -1219,6 +1219,7 @@ def local_run_scenario(
     templates: dict[str, dict[str, Any]],
     queue: Any,
     whole: tuple[str, ...] = ("callsavvy",),
+    arrivals: int = 0,
     per: int = 100,
 ) -> None:
     """A dry run of the leads job over N linked people, through ``JobRun._run`` as a real run goes: each system's
@@ -1228,7 +1229,8 @@ def local_run_scenario(
     person, and each page is made when the run asks for it. ``whole``: systems whose listing comes in one answer
     instead (Callsavvy's getLeads is not paged): its body is made whole, then parsed and handed over as the
     connector does it (each record packed as it is parsed, then handed on in pages). ``changed`` of the people have one
-    field edited on Callsavvy or Callyzer."""
+    field edited on Callsavvy or Callyzer, and ``arrivals`` people nobody has seen before are listed on Callyzer
+    (when ``changed``): new records the matcher must meet with anyone who shares their phone or e-mail."""
     import asyncio
     from datetime import UTC, datetime
 
@@ -1277,6 +1279,11 @@ def local_run_scenario(
             if edits.get(i) == system:
                 values = {**values, "company": f"Changed Co {i}"}
             page.append(listed_raw(job, templates[system], system, i, values))
+            if len(page) == per:
+                yield page
+                page = []
+        for i in range(n, n + (arrivals if changed and system == "callyzer" else 0)):  # new people, unlinked
+            page.append(listed_raw(job, templates[system], system, i, local_person(i)[0][system]))
             if len(page) == per:
                 yield page
                 page = []
@@ -1375,6 +1382,8 @@ def local(args: argparse.Namespace) -> None:
 
 def local_run(args: argparse.Namespace, ctx: Any, templates: dict[str, dict[str, Any]]) -> None:
     shape = "every listing in pages" if args.paged_all else "Callsavvy's in one answer (getLeads), the others in pages"
+    if args.arrivals:
+        shape += f"; with {args.changed:.0%} changed, {args.arrivals:,} new people listed on Callyzer too"
     print(f"syncd dry run, local only: {args.entities:,} linked entities, {os.cpu_count()} CPUs, "
           f"load avg {os.getloadavg()[0]:.1f}; whole records, {shape}; quiet people set aside")  # fmt: skip
     head = f"{'scenario':<14} {'records':>10} {'links':>10} {'loaded':>8} {'actions':>8} {'run s':>7} " \
@@ -1382,7 +1391,7 @@ def local_run(args: argparse.Namespace, ctx: Any, templates: dict[str, dict[str,
     print(head)
     print("-" * len(head))
     whole = () if args.paged_all else ("callsavvy",)
-    for name, r in scenarios(args, ctx, local_run_scenario, templates, whole):
+    for name, r in scenarios(args, ctx, local_run_scenario, templates, whole, args.arrivals):
         print(f"{name:<14} {r['records']:>10,} {r['links']:>10,} {r['loaded']:>8,} {r['actions']:>8,} "
               f"{r['wall']:>7.1f} {r['state']:>8.2f} {r['plan']:>7.2f} {r['base_rss']:>7.0f}MB "
               f"{r['input_rss']:>7.0f}MB {r['peak_rss']:>6.0f}MB {r['peak_rss'] - r['input_rss']:>+5.0f}MB"
@@ -1508,6 +1517,14 @@ def main() -> None:
         metavar="LINKS",
         help="network mode: [state] set_aside_from (default: the product's, 250k links; 0: set quiet people "
         "aside at any size)",
+    )
+    parser.add_argument(
+        "--arrivals",
+        type=int,
+        default=0,
+        metavar="N",
+        help="--raws listed: the changed scenario also lists N new people on Callyzer (unlinked records: the run must "
+        "find who shares their phone or e-mail)",
     )
     parser.add_argument("--mapping", type=int, metavar="N", help="map one listing of N people, cold and warm")
     parser.add_argument(
