@@ -23,6 +23,8 @@ every record anyway, and planning everyone costs less CPU than setting them asid
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 import json
 import operator
@@ -343,10 +345,20 @@ def _shares(links: list[tuple[str, str, str, bool, str | None]], keys: set[str],
 
 
 def _attachable(store: Store) -> str | None:
-    """The state as a read-only SQLite URI, when SQLite can attach it (a database file)."""
-    if store.file is None or store.engine.dialect.name != "sqlite":
+    """The state as a read-only SQLite URI, when SQLite can attach it (a database file) and has the JSON
+    functions the decision uses (built in since SQLite 3.38; an older library may lack them)."""
+    if store.file is None or store.engine.dialect.name != "sqlite" or not _has_json():
         return None
     return "file:" + urllib.parse.quote(str(store.file.resolve())) + "?mode=ro"
+
+
+@functools.cache
+def _has_json() -> bool:
+    try:
+        with contextlib.closing(sqlite3.connect(":memory:")) as db:
+            return bool(db.execute("""SELECT json_extract('{"a": 1}', '$.a') = 1""").fetchone()[0])
+    except sqlite3.OperationalError:
+        return False
 
 
 def _within(column: str, values: list[str]) -> tuple[str, list[str]]:

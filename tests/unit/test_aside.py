@@ -350,3 +350,21 @@ def test_a_person_whose_synced_phone_or_email_a_new_record_holds_is_loaded(
     assert (decision.active, decision.set_aside) == (set(new) - gone, 3)
     aside.close()
     store.close()
+
+
+def test_the_state_is_attached_only_from_a_file_and_with_sqlites_json_functions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anything else is decided by the Python stream: a state in memory, or an SQLite library older than 3.38
+    built without JSON (its ``json_extract`` would fail the run)."""
+    from syncd.state import aside
+
+    on_disk = Store(f"sqlite:///{tmp_path / 'my state' / 'state.db'}")
+    in_memory = Store("sqlite:///:memory:")
+    uri = aside._attachable(on_disk)
+    assert uri is not None and uri.startswith("file:/") and uri.endswith("/my%20state/state.db?mode=ro")
+    assert aside._attachable(in_memory) is None
+    monkeypatch.setattr(aside, "_has_json", lambda: False)
+    assert aside._attachable(on_disk) is None
+    on_disk.close()
+    in_memory.close()
