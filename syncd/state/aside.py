@@ -362,7 +362,7 @@ def _has_json() -> bool:
 
 
 def _within(column: str, values: list[str]) -> tuple[str, list[str]]:
-    """``column IN (values)`` as SQL and its parameters (SQLite reads ``IN ()`` as NULL, not false)."""
+    """``column IN (values)`` as SQL and its parameters; no values: plain false (no empty list to read)."""
     if not values:
         return "0", []
     return f"{column} IN ({','.join('?' * len(values))})", values
