@@ -447,6 +447,11 @@ def instrument() -> None:
     if hasattr(runner_mod.JobRun, "_recall"):
         runner_mod.JobRun._recall = METER.lean("recall", runner_mod.JobRun._recall)  # type: ignore[method-assign]
         runner_mod.JobRun._remember = METER.wrap("store.remember", runner_mod.JobRun._remember, local=False)  # type: ignore[method-assign]
+    # and its phone conversions (syncd.state.phone_memo; fifteenth session): taken back at its first fetch, counted
+    # with the listings it takes back; left for the next process at the run's end, with the store's CPU
+    if hasattr(runner_mod.JobRun, "_recall_phones"):
+        runner_mod.JobRun._recall_phones = METER.lean("recall", runner_mod.JobRun._recall_phones)  # type: ignore[method-assign]
+        runner_mod.JobRun._leave_phones = METER.wrap("store.phones", runner_mod.JobRun._leave_phones, local=False)  # type: ignore[method-assign]
     aside_mod.SetAside.decide = METER.wrap("aside.decide", aside_mod.SetAside.decide)  # type: ignore[method-assign]
     aside_mod.SetAside.restore = METER.wrap("aside.restore", aside_mod.SetAside.restore)  # type: ignore[method-assign]
     request = httpx.AsyncClient.request

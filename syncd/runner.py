@@ -47,8 +47,9 @@ from syncd.engine.model import (
 )
 from syncd.engine.plan import plan as make_plan
 from syncd.engine.plan import quiet_scope
+from syncd.mapping import phone_cache
 from syncd.mapping.apply import Mapper
-from syncd.state import job_lock, memo
+from syncd.state import job_lock, memo, phone_memo
 from syncd.state.aside import Placeholder, SetAside
 from syncd.state.models import Journal
 from syncd.state.store import Store
@@ -487,6 +488,9 @@ class JobRun:
         self._afresh: dict[str, int] = {}  # this fetch's records mapped afresh, per system
         self._remembered = 0  # and taken back instead (in memory or from the state)
         self._to_remember: list[str] = []  # systems whose listing changed: their memo is rewritten
+        # the process's phone conversions (syncd.mapping.phone_cache) made when this JobRun last took the job's from
+        # the state or left them there (syncd.state.phone_memo); None: not taken yet
+        self._phones_at: int | None = None
         #: live links of the job's largest system from which a run sets quiet people's records aside on disk as their
         #: pages come (``[state] set_aside_from``). Below it every person is planned in memory: the memo holds
         #: their records anyway (MEMO_LIMIT), and setting aside costs ~6–13 µs a record. None: never.
@@ -595,6 +599,8 @@ class JobRun:
             for connector in self.connectors.values():
                 connector.http.stats.__init__()  # type: ignore[misc]
             report.seconds = time.monotonic() - started
+            if not dry_run:
+                self._leave_phones(bound)
             try:
                 self.store.set_pacing(self.pacers.left(self.connectors))
             except Exception as exc:
@@ -804,6 +810,12 @@ class JobRun:
         )
         self._aside = SetAside(self.store, self.job_name) if big else None
         self._afresh, self._remembered, self._to_remember = {}, 0, []
+        if self._phones_at is None:  # (a new process: the conversions the job's last run left)
+            try:
+                await asyncio.to_thread(self._recall_phones)
+            except Exception as exc:  # a cache: without it every number is parsed, as before
+                bound.warning("phone memo not loaded", error=str(exc))
+            self._phones_at = phone_cache.made()
         # (a source read by cursor lists each record once: nothing to remember)
         fresh = [name for name in names if name not in self._by_sum and not self.connectors[name].incremental]
         if fresh:
@@ -887,6 +899,23 @@ class JobRun:
             if loaded is not None:
                 out[name] = loaded
         return out
+
+    def _recall_phones(self) -> None:
+        """Gives the process the phone conversions the job's last run left in the state (syncd.state.phone_memo)."""
+        stored = self.store.phone_memo(self.job_name)
+        if stored is not None:
+            phone_memo.adopt(stored)
+
+    def _leave_phones(self, bound: Any) -> None:
+        """Leaves the process's phone conversions for the job's next process, when this run made new ones."""
+        made = phone_cache.made()
+        if self._phones_at is None or made == self._phones_at:
+            return
+        try:
+            self.store.set_phone_memo(self.job_name, phone_memo.dump())
+            self._phones_at = made
+        except Exception as exc:  # a cache: the next process parses its numbers instead
+            bound.warning("phone memo not stored", error=str(exc))
 
     def _remember(self, systems: list[str]) -> None:
         """Stores these listings as this run read them (in a worker thread, while the run plans and writes)."""

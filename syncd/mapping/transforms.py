@@ -7,7 +7,6 @@ and carries the problem, so nothing is dropped silently.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,19 +14,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from syncd import phones
+from syncd.mapping import phone_cache
 
 
 class TransformError(ValueError):
     pass
 
 
-#: libphonenumber is the costliest step of mapping a record, and a run meets each number several times
-#: (read, projected through a system's write model, validated), as does every later run of a daemon: the
-#: conversions are pure functions of their text, so they are cached (a failure is not cached: it raises
-#: again). Bounded, a few tens of MB at most.
-PHONE_CACHE_SIZE = 1 << 17
-to_e164 = functools.lru_cache(maxsize=PHONE_CACHE_SIZE)(phones.to_e164)
-from_e164 = functools.lru_cache(maxsize=PHONE_CACHE_SIZE)(phones.from_e164)
+#: libphonenumber's conversions, remembered (and handed from process to process): syncd.mapping.phone_cache
+to_e164 = phone_cache.to_e164
+from_e164 = phone_cache.from_e164
 _SPACES = re.compile(r"\s+")
 
 

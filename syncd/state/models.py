@@ -64,6 +64,15 @@ class ListingMemo(SQLModel, table=True):
     memo: bytes
 
 
+class PhoneMemo(SQLModel, table=True):
+    """The phone conversions a job's last run left for the next process (syncd.state.phone_memo): a cache, never
+    the sync's truth; process-private marshal bytes, checked against the conversion code and libphonenumber."""
+
+    __tablename__ = "phone_memo"
+    job: str = Field(primary_key=True)
+    memo: bytes
+
+
 class Pacing(SQLModel, table=True):
     """When a system's next call may go, as the last process left it (wall-clock seconds), so that a
     ``syncd sync`` started right after another does not call inside the provider's window

@@ -650,6 +650,19 @@ class Store:
                     {"job": job, "system": system, "memo": memo},
                 )
 
+    # --- the phone conversions a job's last run made (syncd.state.phone_memo) ---------------------------
+    def phone_memo(self, job: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT memo FROM phone_memo WHERE job = :job"), {"job": job}
+            ).scalar_one_or_none()
+        return None if found is None else bytes(found)
+
+    def set_phone_memo(self, job: str, memo: bytes) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(text("DELETE FROM phone_memo WHERE job = :job"), {"job": job})
+            conn.execute(text("INSERT INTO phone_memo (job, memo) VALUES (:job, :memo)"), {"job": job, "memo": memo})
+
     # --- when each system's next call may go (syncd.connectors.pacing.PaceBook) ----------------------
     def pacing(self, systems: Iterable[str]) -> dict[tuple[str, str], float]:
         """(system, endpoint) → the wall-clock time before which its next call may not go."""

@@ -26,6 +26,12 @@ def test_a_new_process_reads_afresh_only_what_changed_and_carries_every_edit(har
     assert first["exit_code"] == 0, first["errors"]
     listed = sum(first["fetched"].values())
     assert first["records"] == {"read_afresh": listed, "remembered": 0}
+    state = h.state()  # and the phone conversions it used, for the next process (syncd.state.phone_memo)
+    try:
+        left = state.phone_memo("leads")
+        assert left is not None and b"91-9877100000" in left and b"+919877100000" in left
+    finally:
+        state.close()
 
     # the records the first run created are new to the second; Callyzer's own were listed before
     second = h.sync("leads")
