@@ -38,8 +38,7 @@ def fingerprint() -> bytes:
 def dump() -> bytes:
     """The conversions this process used, both directions (not those it was left and never asked for)."""
     # (copies: dict() of a dict is one C call, so a job mapping beside this one cannot change it mid-copy)
-    ways = [{how: dict(known) for how, known in list(way.known.items()) if known}
-            for way in (phone_cache.to_e164, phone_cache.from_e164)]  # fmt: skip
+    ways = [{how: dict(known) for how, known in list(way.known.items()) if known} for way in phone_cache.WAYS]
     taken = marshal.dumps((FORMAT, fingerprint(), *ways))
     if not holds_secret(taken):
         return taken
@@ -59,8 +58,8 @@ def adopt(memo: bytes) -> bool:
         ways = _load(memo)
         if ways is None:
             return False
-        phone_cache.to_e164.adopt(ways[0])
-        phone_cache.from_e164.adopt(ways[1])
+        for way, left in zip(phone_cache.WAYS, ways, strict=True):
+            way.adopt(left)
         return True
     finally:
         if enabled:
@@ -75,7 +74,7 @@ def _load(memo: bytes) -> tuple[Way, Way] | None:
         form, taken_under, *ways = marshal.loads(memo)
     except (ValueError, EOFError, TypeError):  # not a memo this code wrote
         return None
-    if form != FORMAT or taken_under != fingerprint() or len(ways) != 2:
+    if form != FORMAT or taken_under != fingerprint() or len(ways) != len(phone_cache.WAYS):
         return None
     for way in ways:
         if not (

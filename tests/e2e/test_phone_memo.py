@@ -23,14 +23,12 @@ LEADS = 60
 def parsed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The texts libphonenumber is asked to convert, either way, in this test's processes."""
     yield count_parsing(monkeypatch)
-    for way in (phone_cache.to_e164, phone_cache.from_e164):
-        way.cache_clear()
+    phone_cache.clear()
 
 
 def process(h: Harness, *, dry_run: bool = False) -> RunReport:
     """One run of the leads job as a new process runs it."""
-    for way in (phone_cache.to_e164, phone_cache.from_e164):
-        way.cache_clear()
+    phone_cache.clear()
     loaded = load(h.config_path or h.configure())
     job = JobRun(loaded, "leads", Store(loaded.state_url))
 

@@ -18,7 +18,7 @@ import zstandard
 
 from syncd.engine import model
 from syncd.engine.model import ALL_READ, Record, unpack
-from syncd.mapping import transforms
+from syncd.mapping import phone_cache
 from syncd.mapping.apply import Mapper
 from syncd.runner import JobRun, RunReport
 from syncd.state import memo
@@ -29,8 +29,7 @@ COVERED = ("callsavvy", "callyzer", "appsapi")  # CallPage is read by cursor: ea
 
 def _fetch(job: JobRun, listings: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, list[Record]], list[int]]:
     """One run's fetch (no phone cache, as in a new process), then what the run stores (as JobRun._run does)."""
-    transforms.to_e164.cache_clear()
-    transforms.from_e164.cache_clear()
+    phone_cache.clear()
     job.set_aside_from = None  # every Record kept in the listing, to compare
     _serve(job, listings, per=7)
     got = asyncio.run(job._fetch(RunReport("leads", "test", False), structlog.get_logger("test")))

@@ -20,17 +20,15 @@ NUMBERS = ["9988776655", "91-9988776656", "+91 99887 76657", "0091 9988776658", 
 @pytest.fixture(autouse=True)
 def fresh() -> Iterator[None]:
     """Each test as a new process: no conversion in memory, before and after."""
-    for way in (phone_cache.to_e164, phone_cache.from_e164):
-        way.cache_clear()
+    phone_cache.clear()
     yield
-    for way in (phone_cache.to_e164, phone_cache.from_e164):
-        way.cache_clear()
+    phone_cache.clear()
 
 
 def count_parsing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The texts libphonenumber is asked to convert from now on, either way (shared with the e2e tests)."""
     asked: list[str] = []
-    for way in (phone_cache.to_e164, phone_cache.from_e164):
+    for way in phone_cache.WAYS:
         convert = way._convert
 
         def counting(text: str, how: str, convert: object = convert) -> str:
@@ -79,8 +77,7 @@ def test_a_new_process_takes_the_conversions_the_last_one_used_and_leaves_only_t
     expected = {n: phone_cache.to_e164(n, "IN") for n in NUMBERS}
     outward = phone_cache.from_e164(expected[NUMBERS[0]], "international")
     taken = phone_memo.dump()
-    phone_cache.to_e164.cache_clear()
-    phone_cache.from_e164.cache_clear()
+    phone_cache.clear()
     parsed.clear()
 
     assert phone_memo.adopt(taken)
@@ -91,8 +88,7 @@ def test_a_new_process_takes_the_conversions_the_last_one_used_and_leaves_only_t
     assert parsed == ["9988776699"] and phone_cache.made() == 1
     # what this process leaves: what it used (two numbers it was left, one it parsed), not all it was left
     again = phone_memo.dump()
-    phone_cache.to_e164.cache_clear()
-    phone_cache.from_e164.cache_clear()
+    phone_cache.clear()
     assert phone_memo.adopt(again)
     assert phone_cache.to_e164.left == {"IN": {**{n: expected[n] for n in NUMBERS[:2]}, "9988776699": "+919988776699"}}
     assert phone_cache.from_e164.left == {"international": {expected[NUMBERS[0]]: outward}}
