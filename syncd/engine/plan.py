@@ -10,14 +10,11 @@ becomes its new last-synced value — so the next run sees no echo of our own wr
 
 from __future__ import annotations
 
-import functools
-import gc
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
 
-from syncd import canonical
+from syncd import canonical, heap
 from syncd.canonical import Canon, Value
 from syncd.engine import existing_lead, match
 from syncd.engine.model import (
@@ -45,28 +42,7 @@ def label(values: Canon) -> str:
     return f"{name} <{contact}>" if contact else name
 
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _gc_paused(fn: Callable[P, R]) -> Callable[P, R]:
-    """Runs ``fn`` with the cyclic garbage collector paused: the planner makes no reference cycles, and a full
-    collection that walks millions of input records and links mid-plan costs seconds (bench/README.md)."""
-
-    @functools.wraps(fn)
-    def paused(*args: P.args, **kwargs: P.kwargs) -> R:
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if enabled:
-                gc.enable()
-
-    return paused
-
-
-@_gc_paused
+@heap.promoted()  # (the planner makes no cycle: see syncd.heap)
 def plan(
     job: str,
     roles: dict[str, SystemRole],

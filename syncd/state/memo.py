@@ -20,7 +20,6 @@ a memo only when its listing changed, and a dry run never does.
 from __future__ import annotations
 
 import functools
-import gc
 import hashlib
 import marshal
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import phonenumbers
 
+from syncd import heap
 from syncd.canonical import Canon
 from syncd.engine.model import ALL_READ, Record, adopt_dictionary, dictionary_of, unsqueeze
 from syncd.logging import holds_secret
@@ -107,13 +107,8 @@ def dump(
 def load(mapper: Mapper, system: str, memo: bytes) -> tuple[dict[bytes, Record], dict[bytes, Page]] | None:
     """SHA-256 of a raw record's flat bytes → its Record as remembered, and SHA-256 of an answer → the page it
     held; None when the memo cannot serve this process (see the module)."""
-    enabled = gc.isenabled()
-    gc.disable()  # (a full collection mid-load walks every object just made, for no cycle among them)
-    try:
+    with heap.promoted():  # (the young collections would walk each object just made, for no cycle among them)
         return _load(mapper, system, memo)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _load(mapper: Mapper, system: str, memo: bytes) -> tuple[dict[bytes, Record], dict[bytes, Page]] | None:

@@ -13,7 +13,6 @@ is left out (the state's rule)."""
 from __future__ import annotations
 
 import functools
-import gc
 import hashlib
 import marshal
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import phonenumbers
 
+from syncd import heap
 from syncd.logging import holds_secret
 from syncd.mapping import phone_cache
 
@@ -52,18 +52,13 @@ def dump() -> bytes:
 def adopt(memo: bytes) -> bool:
     """Gives this process the conversions a memo holds, to look up numbers it has not met; False (and nothing
     adopted) when the memo cannot serve here."""
-    enabled = gc.isenabled()
-    gc.disable()  # (a collection mid-load walks every object just made, for no cycle among them)
-    try:
+    with heap.promoted():  # (the young collections would walk each object just made, for no cycle among them)
         ways = _load(memo)
         if ways is None:
             return False
         for way, left in zip(phone_cache.WAYS, ways, strict=True):
             way.adopt(left)
         return True
-    finally:
-        if enabled:
-            gc.enable()
 
 
 Way = dict[str, dict[str, str]]

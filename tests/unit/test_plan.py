@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -656,3 +657,35 @@ def test_record_matching_only_a_person_deleted_this_run_is_a_new_person() -> Non
     eid, _ = w.link_of("a", "a6")
     assert eid not in p.dropped_entities
     assert w.plan().actions == []
+
+
+# --- the planner makes no reference cycle (syncd.heap promotes what it made, unwalked) --------------------------
+
+
+def test_the_planner_leaves_no_cyclic_garbage() -> None:
+    w = World(roles("a", "b", "c"), policies("a", "b", "c"))
+    for i in range(30):
+        w.put("a", f"a{i}", first_name=f"N{i}", last_name="Cycle", phone=P1 if i == 0 else None)
+    w.sync()
+    w.edit("a", "a1", company="Acme")  # an update
+    w.edit("b", w.link_of("b", next(iter(w.data["b"])))[1].remote_id, company="Other")  # a conflict or an update
+    w.put("a", "a-new", first_name="New", last_name="Person", email="new@x.co")  # creates
+    del w.data["a"]["a2"]  # a delete
+    made = w.entities, {s: w.records(s) for s in w.roles}
+    gc.collect()
+    gc.disable()
+    try:
+        result = make_plan(
+            "job",
+            w.roles,
+            w.policies,
+            made[0],
+            {s: Fetched(recs, complete=True) for s, recs in made[1].items()},
+            w._new_entity,
+        )
+        assert {a.kind for a in result.actions} >= {"create", "update", "delete"}, kinds(result)
+        del result
+        found = gc.collect()
+    finally:
+        gc.enable()
+    assert found == 0, f"{found} objects the planner made sit in reference cycles: syncd.heap's promotion assumes none"
