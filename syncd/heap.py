@@ -1,17 +1,19 @@
 """The cyclic garbage collector around syncd's bulk steps, none of which makes a reference cycle.
 
-Each step that makes many objects at once runs :func:`promoted`: the collector is paused inside it, and what it made
-goes straight to the oldest generation as it ends (``gc.freeze`` then ``gc.unfreeze``: two list splices, nothing
-walked), instead of being walked by the young collections that follow, once or twice each as they age.
+- **Paused** (:func:`paused`) while a plan is made: a collection inside it would walk every input record and link
+  (seconds at 1M). The young collection right after it walks what the plan made (about 0.08 s for a 10k initial
+  sync's 18,559 writes); that walk is left alone, see below.
+- **Promoted** (:func:`promoted`) when a new process loads what the job's last run left (listing and phone memos):
+  the collector is paused, and as the load ends every tracked object (the 100k or so it made among them) goes
+  straight to the oldest generation (``gc.freeze`` then ``gc.unfreeze``: two list splices, nothing walked), instead
+  of being walked by the young collections that follow, once or twice each as they age (a one-shot steady run at
+  10k: cyclic GC 0.03–0.04 s → under 0.005 s, bench/README "Sixteenth session"). Nothing stays frozen.
 
-- **A plan**: a collection inside it would walk every input record and link (seconds at 1M), and the one right
-  after it walked every object the plan made (about 0.09 s for a 10k initial sync's 18,559 writes).
-- **What a new process loads from the state** (listing and phone memos): some 100k objects for 30k records (a
-  one-shot steady run at 10k: cyclic GC 0.03–0.05 s → 0.002–0.008 s, bench/README "Sixteenth session").
-
-Nothing stays frozen. What else was young at that moment (in a daemon, another job's objects) is promoted too: a
-cycle among them is freed by the next full collection instead of a young one. Promoted objects do not count towards
-the next full collection (CPython counts only the survivors of young ones), so none comes sooner."""
+Promoting moves whatever else is young at that moment too (in a daemon, another job's objects): a cycle among them
+becomes garbage in the oldest generation and waits for a full collection, and CPython does not count promoted
+objects towards the next one. Once per process start that is nothing; after every plan (a steady run plans once per
+page of the slowest listing, among the event loop's own short-lived objects) it could hold a daemon's cyclic
+garbage for long, so plans are not promoted."""
 
 from __future__ import annotations
 

@@ -659,7 +659,7 @@ def test_record_matching_only_a_person_deleted_this_run_is_a_new_person() -> Non
     assert w.plan().actions == []
 
 
-# --- the planner makes no reference cycle (syncd.heap promotes what it made, unwalked) --------------------------
+# --- the planner makes no reference cycle (syncd.heap pauses the collector for it: nothing is left to collect) -----
 
 
 def test_the_planner_leaves_no_cyclic_garbage() -> None:
@@ -688,4 +688,4 @@ def test_the_planner_leaves_no_cyclic_garbage() -> None:
         found = gc.collect()
     finally:
         gc.enable()
-    assert found == 0, f"{found} objects the planner made sit in reference cycles: syncd.heap's promotion assumes none"
+    assert found == 0, f"{found} objects the planner made sit in reference cycles: syncd.heap's pause assumes none"
