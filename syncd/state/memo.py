@@ -107,7 +107,7 @@ def dump(
 def load(mapper: Mapper, system: str, memo: bytes) -> tuple[dict[bytes, Record], dict[bytes, Page]] | None:
     """SHA-256 of a raw record's flat bytes → its Record as remembered, and SHA-256 of an answer → the page it
     held; None when the memo cannot serve this process (see the module)."""
-    with heap.promoted():  # (the young collections would walk each object just made, for no cycle among them)
+    with heap.paused():  # (a collection mid-load walks every object just made, for no cycle among them)
         return _load(mapper, system, memo)
 
 

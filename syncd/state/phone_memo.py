@@ -52,7 +52,7 @@ def dump() -> bytes:
 def adopt(memo: bytes) -> bool:
     """Gives this process the conversions a memo holds, to look up numbers it has not met; False (and nothing
     adopted) when the memo cannot serve here."""
-    with heap.promoted():  # (the young collections would walk each object just made, for no cycle among them)
+    with heap.paused():  # (a collection mid-load walks every object just made, for no cycle among them)
         ways = _load(memo)
         if ways is None:
             return False
