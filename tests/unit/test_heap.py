@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 
+import pytest
+
 from syncd import heap
 
 
@@ -21,11 +23,8 @@ def test_paused_leaves_the_collector_as_it_found_it() -> None:
 
 
 def test_paused_resumes_the_collector_when_the_block_raises() -> None:
-    try:
-        with heap.paused():
-            raise ValueError("memo unreadable")
-    except ValueError:
-        pass
+    with pytest.raises(ValueError), heap.paused():
+        raise ValueError("memo unreadable")
     assert gc.isenabled()
 
 
