@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 
 from syncd import heap
 from syncd.engine import existing_lead
-from syncd.engine.model import ExistingLead, Fallback, Fetched, FieldChange
+from syncd.engine.model import ExistingLead, Fallback, Fetched, FieldChange, Record, SystemRole
 from syncd.engine.plan import plan as make_plan
 
 from .engine_helpers import (
@@ -607,6 +608,33 @@ def test_what_the_target_really_holds_is_recorded_so_there_is_no_echo() -> None:
     w.edit("a", "a1", notes="goodbye world")
     w.sync()
     assert w.data["b"][b_id(w)]["notes"] == "goodb"
+    assert w.plan().actions == []
+
+
+def test_the_system_an_edit_came_from_is_not_written_back_nor_projected() -> None:
+    """A value longer than the API takes, typed in the provider's own screen: the other system gets it cut to
+    what it holds, and the record it came from keeps it whole (no write there, and no projection asked)."""
+    asked: list[str] = []
+
+    def counted(r: SystemRole) -> SystemRole:
+        def project(rec: Record | None, desired: dict[str, Any]) -> dict[str, Any]:
+            asked.append(r.name)
+            return r.project(rec, desired)
+
+        return dataclasses.replace(r, project=project)
+
+    rls = {"a": counted(role("a", truncate={"notes": 5})), "b": counted(role("b"))}
+    w = World(rls, policies())
+    w.put("a", "a1", **ANN)
+    w.sync()
+    w.edit("a", "a1", notes="goodbye world")
+    asked.clear()
+    p = w.plan()
+    assert kinds(p) == [("update", "b")]
+    assert asked == ["b"]  # (the planner's; applying the plan asks again, as a provider would store it)
+    w.apply(p)
+    assert w.data["a"]["a1"]["notes"] == "goodbye world"
+    assert w.data["b"][b_id(w)]["notes"] == "goodbye world"
     assert w.plan().actions == []
 
 
