@@ -597,7 +597,12 @@ def test_a_streamed_listing_read_again_says_so_first(served: Served) -> None:
     handed: list[dict[str, Any]] = []
     restarts: list[int] = []
     conn.on_page = lambda records, answer: handed.extend(records)
-    conn.on_restart = lambda: (restarts.append(len(handed)), handed.clear())
+
+    def restart() -> None:
+        restarts.append(len(handed))
+        handed.clear()
+
+    conn.on_restart = restart
     assert conn.streams and run(conn, conn.fetch) == []
     assert len(restarts) == 1 and restarts[0] >= 999  # the first read's pages, forgotten once
     assert sorted(r["id"] for r in handed) == sorted(served.sim.entries[2]) and len(handed) == 1499

@@ -114,7 +114,7 @@ class Rig:
         kit = self.kit
         base = self.server.url("sim") + API_PATHS[kit.kind]
         cfg = SystemConfig(
-            kind=kit.kind,  # type: ignore[arg-type]
+            kind=kit.kind,
             base_url=base,
             rate={"interval": _interval(kit.kind) / SPEED, "jitter": 0.02,
                   **({"endpoint_interval": 1.2 / SPEED} if kit.kind == "callsavvy" else {})},
@@ -143,7 +143,7 @@ def rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
     sim = kit.sim(SPEED)
     server = LoopbackServer({"sim": sim.app()}, process=True)  # type: ignore[attr-defined]
     with server, httpx.Client(base_url=server.url("sim")) as admin:
-        cfg = SystemConfig(kind=kit.kind, **kit.cfg)  # type: ignore[arg-type]
+        cfg = SystemConfig(kind=kit.kind, **kit.cfg)
         yield Rig(kit, server, admin, Mapper(load(MAPPINGS / kit.mapping), cfg.default_region, cfg.timezone))
 
 

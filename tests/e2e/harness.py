@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from syncd.sandbox import Sandbox
+
+if TYPE_CHECKING:
+    from syncd.state.store import Store
 
 WRITE_ENDPOINTS = {
     "callyzer": ("/lead/bulksave", "/lead/save"),
@@ -76,7 +79,7 @@ class Harness:
         with self.box.admin(system) as c:
             return dict(c.get("/_sim/records").json())
 
-    def state(self) -> Any:
+    def state(self) -> Store:
         from syncd.state.store import Store
 
         return Store(f"sqlite:///{self.dir / 'syncd.db'}")

@@ -104,7 +104,8 @@ def test_repeated_callbacks_and_a_differently_formatted_callyzer_lead_stay_one_p
 
 
 def _contact_group(h: Harness, name: str) -> str:
-    return next(g["group_id"] for g in h.dump("callsavvy")["groups"] if g["name"] == name)
+    group_id: str = next(g["group_id"] for g in h.dump("callsavvy")["groups"] if g["name"] == name)
+    return group_id
 
 
 def test_contacts_sync_both_ways_and_an_edited_contact_stays_one_contact_and_one_link(harness4: Harness) -> None:

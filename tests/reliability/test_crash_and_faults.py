@@ -126,7 +126,8 @@ def crash_suite(h: Harness, kills_wanted: int, seed: int, early: bool = False) -
     }  # fmt: skip
 
 
-FAULT_MIX = [  # (fault, share): spread over the requests with a probability, as a flaky network would
+#: (fault, share): spread over the requests with a probability, as a flaky network would
+FAULT_MIX: list[tuple[dict[str, Any], int]] = [
     ({"kind": "rate_limit", "retry_after": 0.02}, 6),
     ({"kind": "status", "status": 500}, 3),
     ({"kind": "status", "status": 502}, 3),
@@ -155,7 +156,7 @@ def fault_suite(h: Harness, faults_wanted: int, seed: int, early: bool = False) 
         world.act(world.rng.randint(20, 40))
         batch = 0
         for system in ("callyzer", "callsavvy", "appsapi"):
-            specs = []
+            specs: list[dict[str, Any]] = []
             for spec, weight in FAULT_MIX:
                 specs.append({**spec, "count": weight * world.rng.randint(2, 6), "probability": FAULT_CHANCE})
             if system == "callyzer":

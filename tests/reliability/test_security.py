@@ -219,7 +219,7 @@ KEYS = {"callyzer": ["token"], "callsavvy": ["public_key", "private_key"], "apps
      ("callpage", "leads")],
 )  # fmt: skip
 def test_every_connector_verifies_tls(kind: str, obj: str) -> None:
-    cfg = SystemConfig(kind=kind, base_url="https://provider.example/api", subdomain="acme")  # type: ignore[arg-type]
+    cfg = SystemConfig(kind=kind, base_url="https://provider.example/api", subdomain="acme")
     entry = ENTRIES[kind]
     cls = connector_class(kind, obj, entry)
     connector = cls("s", cfg, {k: "x-secret" for k in KEYS[kind]}, entry=entry)
@@ -234,7 +234,9 @@ def test_every_connector_verifies_tls(kind: str, obj: str) -> None:
         assert client.follow_redirects is False, "a redirect could carry the credentials elsewhere"
         for mounted in client._mounts.values():  # proxies from the environment verify as well
             if isinstance(mounted, httpx.AsyncHTTPTransport):
-                assert mounted._pool._ssl_context.verify_mode == ssl.CERT_REQUIRED
+                mounted_context = mounted._pool._ssl_context
+                assert mounted_context is not None
+                assert mounted_context.verify_mode == ssl.CERT_REQUIRED
     finally:
         asyncio.run(connector.aclose())
 

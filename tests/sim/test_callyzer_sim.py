@@ -478,7 +478,7 @@ def test_request_level_settings_apply_to_every_lead(cz: Harness) -> None:
 
 
 def test_strategy_is_required_per_lead_without_a_request_level_assignment(cz: Harness) -> None:
-    leads = [
+    leads: list[dict[str, Any]] = [
         {"first_name": "Alice", "contact_numbers": ["9000000001"], "assignment": {"strategy": "Random"}},
         {"first_name": "Bobby", "last_name": "Brown", "contact_numbers": ["9000000002"]},
     ]

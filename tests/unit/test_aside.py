@@ -20,6 +20,7 @@ import pytest
 import structlog
 from sqlalchemy import insert
 
+from syncd.canonical import Canon
 from syncd.config.load import load
 from syncd.engine.model import Plan, Record, pack
 from syncd.mapping import paths
@@ -319,7 +320,7 @@ def test_a_person_whose_synced_phone_or_email_a_new_record_holds_is_loaded(
     synced in capitals, with spaces or with letters beyond ASCII still meets the new record that holds it."""
     _decided(how, monkeypatch)
     store = Store(f"sqlite:///{tmp_path / 'state.db'}")
-    synced = {
+    synced: dict[str, Canon] = {
         "E0": {"email": "asha0@example.com"},
         "E1": {"email": "ASHA1@Example.COM"},
         "E2": {"email": "  asha2@example.com\t"},
@@ -334,14 +335,17 @@ def test_a_person_whose_synced_phone_or_email_a_new_record_holds_is_loaded(
     new = {"E0": "asha0@example.com", "E1": "asha1@example.com", "E2": "asha2@example.com",
            "E3": "äsha3@example.com", "E4": "+919800000004", "E6": "+919800000006",
            "E8": "asha8@example.com"}  # fmt: skip
-    listed = [Record("a", f"a{eid}", values, pack({"id": f"a{eid}"}, "a"), None) for eid, values in synced.items()]
+    listed: list[Record | None] = [
+        Record("a", f"a{eid}", values, pack({"id": f"a{eid}"}, "a"), None) for eid, values in synced.items()
+    ]
     with store.engine.begin() as conn:
         conn.execute(insert(Entity), [{"id": eid, "job": "job", "deleted_at": None} for eid in synced])
         rows = [{"entity_id": eid, "job": "job", "system": "a", "remote_id": f"a{eid}", "synced": _json(values),
                  "gone": eid in gone} for eid, values in synced.items()]  # fmt: skip
         conn.execute(insert(Link), rows)
     arrivals = [
-        rec("b", f"b{eid}", **({"phone": key} if key.startswith("+") else {"email": key})) for eid, key in new.items()
+        rec("b", f"b{eid}", None, **({"phone": key} if key.startswith("+") else {"email": key}))
+        for eid, key in new.items()
     ]
     aside = SetAside(store, "job")
     items = [item for item in aside.page("a", listed) if item is not None]

@@ -4,6 +4,7 @@ order, the same problems and the same unreadable fields."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from syncd import canonical
 from syncd.mapping import paths
-from syncd.mapping.apply import Mapper
+from syncd.mapping.apply import Inbound, Mapper
 from syncd.mapping.spec import load
 from syncd.mapping.transforms import TRANSFORMS
 
@@ -117,11 +118,19 @@ def raw_records(draw: st.DrawFn, mapper: Mapper) -> dict[str, Any]:
     return raw
 
 
-def test_compiled_readers_read_as_the_general_reading(tmp_path_factory: Any) -> None:
+def test_compiled_readers_read_as_the_general_reading(tmp_path_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     all_mappers = mappers(tmp_path_factory)
     deferred: list[Mapper] = []  # the mappers whose to_canonical handed the record to the general reading
+
+    def noting(m: Mapper) -> Callable[[dict[str, Any]], Inbound]:
+        def read_general(raw: dict[str, Any]) -> Inbound:
+            deferred.append(m)
+            return Mapper.read_general(m, raw)
+
+        return read_general
+
     for mapper in all_mappers:
-        mapper.read_general = lambda raw, m=mapper: deferred.append(m) or Mapper.read_general(m, raw)  # type: ignore[method-assign]
+        monkeypatch.setattr(mapper, "read_general", noting(mapper))
     compiled = 0
 
     @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

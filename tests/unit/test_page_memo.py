@@ -27,7 +27,9 @@ PAGED = ("callyzer", "appsapi", "callsavvy")
 PER = 7
 
 
-def _serve(job: JobRun, listings: dict[str, list[dict[str, Any]]], answers: bool = True) -> None:
+def _serve(
+    job: JobRun, listings: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch, answers: bool = True
+) -> None:
     """Callyzer and the Apps API hand over pages of PER, each parsed from its own answer (given with it);
     Callsavvy's getLeads is one answer, handed over in pages with its digest (tests.unit.test_aside._serve)."""
     for name, connector in job.connectors.items():
@@ -45,7 +47,7 @@ def _serve(job: JobRun, listings: dict[str, list[dict[str, Any]]], answers: bool
                 out.extend(connector.page_read(page, body if answers and connector.name in PAGED else None))
             return out
 
-        connector.fetch = fetch
+        monkeypatch.setattr(connector, "fetch", fetch)
 
 
 def _fetch(
@@ -61,7 +63,7 @@ def _fetch(
 
     monkeypatch.setattr(JobRun, "_read_page", counted)
     job.set_aside_from = None  # every Record kept in the listing, to compare
-    _serve(job, listings, answers)
+    _serve(job, listings, monkeypatch, answers)
     got = asyncio.run(job._fetch(RunReport("leads", "test", False), structlog.get_logger("test")))
     monkeypatch.setattr(JobRun, "_read_page", read)
     return {name: [r for r in listing.items if isinstance(r, Record)] for name, listing in got.items()}, looked

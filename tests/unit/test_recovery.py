@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from syncd.engine.model import EntityState, ExistingLead, Fallback, Fetched, LinkState
 from syncd.engine.plan import plan as make_plan
 from syncd.state.store import Store
 from tests.unit.engine_helpers import P1, ids, policies, rec, role
 
-BASE = {"first_name": "Raj", "last_name": "Gajjar", "email": "raj@old.in", "phone": P1}
+BASE: dict[str, Any] = {"first_name": "Raj", "last_name": "Gajjar", "email": "raj@old.in", "phone": P1}
 
 
 def _linked_everywhere(store: Store, systems: tuple[str, ...]) -> None:

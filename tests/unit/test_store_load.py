@@ -4,14 +4,15 @@ run), and never when they differ; the planner reads either the same way. A real 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from syncd.engine.model import Fetched
 from syncd.engine.plan import plan as make_plan
 from syncd.state.store import Store
 from tests.unit.engine_helpers import P1, P2, ids, policies, rec, role
 
-ANN = {"first_name": "Ann", "last_name": "Lee", "phone": P1}
-BOB = {"first_name": "Bob", "last_name": "Roy", "phone": P2}
+ANN: dict[str, Any] = {"first_name": "Ann", "last_name": "Lee", "phone": P1}
+BOB: dict[str, Any] = {"first_name": "Bob", "last_name": "Roy", "phone": P2}
 
 
 def test_a_link_listed_unchanged_shares_its_records_values(tmp_path: Path) -> None:
