@@ -67,19 +67,24 @@ def load(path: str | Path) -> LoadedConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{name}: TOML syntax: {exc}"]) from None
     literal = _holds_literal_secret(data)
-    problems: list[str] = []
-    data = _substitute_env(data, "", name, problems)
-    if problems:
-        raise ConfigError(problems)
+    # every problem at once: an unset variable is read as "" and the checks go on, so that a config copied to a
+    # new machine names its mistakes with its missing variables, not one round after them
+    unset: list[str] = []
+    data = _substitute_env(data, "", name, unset)
+    # (a key whose variable is unset is named once, for that: not again as a missing secret, a bad URL or number)
+    named = {_key_of(name, problem) for problem in unset}
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_pydantic_problem(name, err) for err in exc.errors()]) from None
+        found = [_pydantic_problem(name, err) for err in exc.errors()]
+        raise ConfigError(unset + [p for p in found if _key_of(name, p) not in named]) from None
     base = file.parent
+    problems: list[str] = []
     secrets = {sys: _secrets(name, sys, cfg, base, problems) for sys, cfg in config.systems.items()}
     for sys, cfg in config.systems.items():
         _check_url(name, sys, cfg, problems)
     mappings = _jobs(name, config, base, problems)
+    problems = unset + [problem for problem in problems if _key_of(name, problem) not in named]
     if problems:
         raise ConfigError(problems)
     loaded = LoadedConfig(file, config, secrets, mappings, _state_url(config.state.url, base))
@@ -87,6 +92,11 @@ def load(path: str | Path) -> LoadedConfig:
     for message in loaded.warnings:
         warnings.warn(message, stacklevel=2)
     return loaded
+
+
+def _key_of(file: str, problem: str) -> str:
+    """The key a problem names (``file: key: what is wrong``)."""
+    return problem[len(file) + 2 :].split(": ", 1)[0]
 
 
 def _substitute_env(value: Any, key: str, file: str, problems: list[str]) -> Any:

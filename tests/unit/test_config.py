@@ -347,6 +347,36 @@ def test_cross_reference_problems_are_collected(tmp_path: Path) -> None:
     assert len(problems) == 3, problems
 
 
+def test_an_unset_variable_is_named_once_beside_the_schema_problems(tmp_path: Path) -> None:
+    """A config copied to a new machine: its missing variables and its mistakes, in one round."""
+    os.environ.pop(ENV, None)  # restored by the autouse monkeypatch fixture
+    data = copy.deepcopy(BASE)
+    data["jobs"]["leads"]["conflict"]["policy"] = "random"
+    data["systems"]["cz"]["bulk_size"] = "${" + ENV + "}"  # the same unset variable, in a number
+    problems = problems_of(write(tmp_path, data))
+    assert [p.split(": ")[1] for p in problems] == [
+        "systems.cz.token",
+        "systems.cz.bulk_size",
+        "jobs.leads.conflict.policy",
+    ]
+    assert f"environment variable {ENV} is not set" in problems[0] and "'random'" in problems[2]
+
+
+def test_an_unset_variable_is_named_once_beside_the_cross_reference_problems(tmp_path: Path) -> None:
+    os.environ.pop(ENV, None)
+    data = copy.deepcopy(BASE)
+    data["systems"]["cs"]["base_url"] = "${" + ENV + "}"
+    data["jobs"]["leads"]["systems"][0]["mapping"] = "nope.toml"
+    problems = problems_of(write(tmp_path, data))
+    # (not again as "missing secret" for the token, nor as "not an http(s) URL" for the base URL)
+    assert [p.split(": ")[1] for p in problems] == [
+        "systems.cz.token",
+        "systems.cs.base_url",
+        "jobs.leads.systems[0].mapping",
+    ], problems
+    assert all(f"environment variable {ENV} is not set" in p for p in problems[:2])
+
+
 def test_syntax_error(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text("[systems\n", encoding="utf-8")
