@@ -94,6 +94,14 @@ def load(path: str | Path) -> LoadedConfig:
     return loaded
 
 
+def _key(loc: tuple[str | int, ...]) -> str:
+    """A key as every problem names it: ``jobs.leads.systems[1].mapping`` (an item of a list by its index)."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out
+
+
 def _key_of(file: str, problem: str) -> str:
     """The key a problem names (``file: key: what is wrong``)."""
     return problem[len(file) + 2 :].split(": ", 1)[0]
@@ -121,7 +129,7 @@ _SECRET_NAMES = {name for names in SECRET_KEYS.values() for name in names}
 
 
 def _pydantic_problem(file: str, err: Any) -> str:
-    loc = ".".join(str(p) for p in err["loc"])
+    loc = _key(err["loc"])
     message = err["msg"]
     if err["type"] == "extra_forbidden":
         message = "unknown key (check the spelling against config.example.toml)"

@@ -281,7 +281,7 @@ CASES: dict[str, Case] = {
         "bad placeholder",
     ),
     "unknown-job": Case(put("jobs", "leads", "scheduel", {"every": "5m"}), "jobs.leads.scheduel", "unknown key"),
-    "unknown-job-system": Case(put("jobs", "leads", "systems", 1, "mapp", "x"), f"{S}.1.mapp", "unknown key"),
+    "unknown-job-system": Case(put("jobs", "leads", "systems", 1, "mapp", "x"), f"{S}[1].mapp", "unknown key"),
     "unknown-conflict": Case(
         put("jobs", "leads", "conflict", "prefered", ["callyzer"]), "jobs.leads.conflict.prefered", "unknown key"
     ),
@@ -306,10 +306,10 @@ CASES: dict[str, Case] = {
     "type-interval": Case(
         put("systems", "appsapi", "rate", "interval", "fast"), "systems.appsapi.rate.interval", "number"
     ),
-    "type-create-flag": Case(put("jobs", "leads", "systems", 2, "create", "sometimes"), f"{S}.2.create", "boolean"),
+    "type-create-flag": Case(put("jobs", "leads", "systems", 2, "create", "sometimes"), f"{S}[2].create", "boolean"),
     "type-match-on-string": Case(put("jobs", "leads", "match_on", "phone"), "jobs.leads.match_on", "valid list"),
     "type-list-id-fraction": Case(
-        put("jobs", "contacts", "systems", 1, "list_id", 2.5), f"{CONTACTS}.1.list_id", "valid integer"
+        put("jobs", "contacts", "systems", 1, "list_id", 2.5), f"{CONTACTS}[1].list_id", "valid integer"
     ),
     # --- out of range ------------------------------------------------------------------------------------
     "range-bulk-size-0": Case(

@@ -227,7 +227,7 @@ BROKEN: dict[str, tuple[Mutation, str, str]] = {
     "typo-state": (_set("state", "uri", "sqlite:///x.db"), "state.uri", "unknown key"),
     "typo-system": (_set("systems", "cz", "tokne", "x"), "systems.cz.tokne", "unknown key"),
     "typo-rate": (_set("systems", "cz", "rate", {"intervall": 2}), "systems.cz.rate.intervall", "unknown key"),
-    "typo-job-system": (_set("jobs", "leads", "systems", 0, "mapp", "x"), "jobs.leads.systems.0.mapp", "unknown key"),
+    "typo-job-system": (_set("jobs", "leads", "systems", 0, "mapp", "x"), "jobs.leads.systems[0].mapp", "unknown key"),
     "typo-conflict": (_set("jobs", "leads", "conflict", "polcy", "hold"), "jobs.leads.conflict.polcy", "unknown key"),
     "typo-fallback": (
         _set("jobs", "leads", "deletes", "fallback", "cz", {"tags": "x"}),
@@ -241,7 +241,7 @@ BROKEN: dict[str, tuple[Mutation, str, str]] = {
     "range-max-share": (_set("jobs", "leads", "deletes", "max_share", 1.5), "jobs.leads.deletes.max_share", "1.5"),
     "enum-policy": (_set("jobs", "leads", "conflict", "policy", "random"), "jobs.leads.conflict.policy", "'random'"),
     "enum-kind": (_set("systems", "cz", "kind", "hubspot"), "systems.cz.kind", "'hubspot'"),
-    "enum-match-on": (_set("jobs", "leads", "match_on", ["name"]), "jobs.leads.match_on.0", "'name'"),
+    "enum-match-on": (_set("jobs", "leads", "match_on", ["name"]), "jobs.leads.match_on[0]", "'name'"),
     "enum-existing": (
         _set("jobs", "leads", "existing_lead", "lead_details", "append"),
         "jobs.leads.existing_lead.lead_details",
@@ -258,7 +258,7 @@ BROKEN: dict[str, tuple[Mutation, str, str]] = {
         "2",
     ),
     "no-jobs": (_del("jobs"), "jobs", "required key is missing"),
-    "no-mapping-key": (_del("jobs", "leads", "systems", 1, "mapping"), "jobs.leads.systems.1.mapping", "missing"),
+    "no-mapping-key": (_del("jobs", "leads", "systems", 1, "mapping"), "jobs.leads.systems[1].mapping", "missing"),
     "bad-timezone": (_set("systems", "cz", "timezone", "Mars/Olympus"), "systems.cz.timezone", "unknown time zone"),
     "bad-region": (_set("systems", "cz", "default_region", "XX"), "systems.cz.default_region", "unknown region"),
     # secrets
