@@ -76,7 +76,7 @@ def load(path: str | Path) -> LoadedConfig:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        found = [_pydantic_problem(name, err) for err in exc.errors()]
+        found = _pydantic_problems(name, exc.errors())
         raise ConfigError(unset + [p for p in found if _key_of(name, p) not in named]) from None
     base = file.parent
     problems: list[str] = []
@@ -128,18 +128,47 @@ def _substitute_env(value: Any, key: str, file: str, problems: list[str]) -> Any
 _SECRET_NAMES = {name for names in SECRET_KEYS.values() for name in names}
 
 
-def _pydantic_problem(file: str, err: Any) -> str:
-    loc = _key(err["loc"])
-    message = err["msg"]
+#: how pydantic names the union member a value failed, after the key (``list_id.int``, ``list_id.literal['global']``)
+_MEMBER = re.compile(r"int|str|float|bool|[a-z-]+\[.*\]")
+
+
+def _pydantic_problems(file: str, errors: list[Any]) -> list[str]:
+    """One problem per key: a value that fits no member of a union (``list_id``: a whole number or "global") gets
+    one line saying what each member wanted, not one line per member under the member's name."""
+    members: dict[tuple[Any, ...], list[Any]] = {}
+    for err in errors:
+        loc = tuple(err["loc"])
+        if len(loc) > 1 and isinstance(loc[-1], str) and _MEMBER.fullmatch(loc[-1]):
+            members.setdefault(loc[:-1], []).append(err)
+    problems: list[str] = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        union = members.get(loc[:-1], [])
+        if len(union) < 2 or not any(err is e for e in union):
+            problems.append(f"{file}: {_key(loc)}: {_pydantic_message(err)}{_given(err)}")
+        elif err is union[0]:  # (the line for every member of the union)
+            wanted = "; or ".join(_pydantic_message(e) for e in union)
+            problems.append(f"{file}: {_key(loc[:-1])}: {wanted}{_given(err)}")
+    return problems
+
+
+def _pydantic_message(err: Any) -> str:
     if err["type"] == "extra_forbidden":
-        message = "unknown key (check the spelling against config.example.toml)"
-    elif err["type"] == "missing":
-        message = "required key is missing"
-    elif any(str(part) in _SECRET_NAMES for part in err["loc"]):
-        pass  # never echo what was given for a secret, even a mistyped one
-    elif "input" in err and not isinstance(err["input"], dict | list) and err["type"] != "value_error":
-        message = f"{message} (got {err['input']!r})"
-    return f"{file}: {loc}: {message}"
+        return "unknown key (check the spelling against config.example.toml)"
+    if err["type"] == "missing":
+        return "required key is missing"
+    return str(err["msg"])
+
+
+def _given(err: Any) -> str:
+    """What was given, as `` (got …)``, where that says something; never for a secret, even a mistyped one."""
+    if err["type"] in ("extra_forbidden", "missing", "value_error") or any(
+        str(part) in _SECRET_NAMES for part in err["loc"]
+    ):
+        return ""
+    if "input" not in err or isinstance(err["input"], dict | list):
+        return ""
+    return f" (got {err['input']!r})"
 
 
 def _secrets(file: str, system: str, cfg: SystemConfig, base: Path, problems: list[str]) -> dict[str, str]:

@@ -377,6 +377,16 @@ def test_an_unset_variable_is_named_once_beside_the_cross_reference_problems(tmp
     assert all(f"environment variable {ENV} is not set" in p for p in problems[:2])
 
 
+def test_a_value_no_member_of_a_union_takes_is_one_problem_under_its_own_key(tmp_path: Path) -> None:
+    data = copy.deepcopy(BASE)
+    data["jobs"]["leads"]["systems"][1]["list_id"] = 2.5  # a whole number or "global"
+    problems = problems_of(write(tmp_path, data))
+    assert len(problems) == 1, problems
+    key, message = problems[0].split(": ", 2)[1:]
+    assert key == "jobs.leads.systems[1].list_id"
+    assert "valid integer" in message and "'global'" in message and message.count("(got 2.5)") == 1, message
+
+
 def test_syntax_error(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text("[systems\n", encoding="utf-8")
