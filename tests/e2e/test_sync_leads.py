@@ -87,6 +87,24 @@ def test_an_edit_on_one_side_propagates_and_the_next_run_is_quiet(harness: Harne
     h.quiet()
 
 
+def test_a_note_longer_than_callyzers_api_takes_typed_in_callyzer_is_not_cut_there(harness: Harness) -> None:
+    """Callyzer's screen took 1,260 characters; its API takes 1,000 (syncd's mapping cuts there). The edit goes to
+    Callsavvy whole, and the Callyzer lead it came from is not written back with its note cut."""
+    h = harness
+    raj_cz, _ = linked_pair(h)
+    note = "Called twice, wants a quote. " * 45
+    note = note.strip()
+    assert len(note) > 1000
+    h.edit("callyzer", raj_cz["id"], {"details": {"description": note, "company_name": "Gajjar Global"}})
+    written = h.write_calls()["callyzer"]
+    report = h.sync()
+    assert [(a["action"], a["system"]) for a in report["actions"]] == [("update", "callsavvy")]
+    assert h.write_calls()["callyzer"] == written, "Callyzer was written to"
+    assert by_number(h.leads("callyzer"), "9988776655")[0]["details"]["description"] == note
+    assert by_phone(h.leads("callsavvy"), "9988776655")[0]["notes"] == note
+    h.quiet()
+
+
 def test_different_fields_edited_on_both_sides_both_survive(harness: Harness) -> None:
     h = harness
     raj_cz, raj_cs = linked_pair(h)
