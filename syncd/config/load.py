@@ -71,20 +71,24 @@ def load(path: str | Path) -> LoadedConfig:
     # new machine names its mistakes with its missing variables, not one round after them
     unset: list[str] = []
     data = _substitute_env(data, "", name, unset)
-    # (a key whose variable is unset is named once, for that: not again as a missing secret, a bad URL or number)
     named = {_key_of(name, problem) for problem in unset}
+
+    def with_unset(found: list[str]) -> list[str]:
+        """A key whose variable is unset is named once, for that: not again as a missing secret, a bad URL or
+        number."""
+        return unset + [problem for problem in found if _key_of(name, problem) not in named]
+
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        found = _pydantic_problems(name, exc.errors())
-        raise ConfigError(unset + [p for p in found if _key_of(name, p) not in named]) from None
+        raise ConfigError(with_unset(_pydantic_problems(name, exc.errors()))) from None
     base = file.parent
     problems: list[str] = []
     secrets = {sys: _secrets(name, sys, cfg, base, problems) for sys, cfg in config.systems.items()}
     for sys, cfg in config.systems.items():
         _check_url(name, sys, cfg, problems)
     mappings = _jobs(name, config, base, problems)
-    problems = unset + [problem for problem in problems if _key_of(name, problem) not in named]
+    problems = with_unset(problems)
     if problems:
         raise ConfigError(problems)
     loaded = LoadedConfig(file, config, secrets, mappings, _state_url(config.state.url, base))
