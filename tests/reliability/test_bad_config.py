@@ -499,6 +499,34 @@ def test_broken_config_exits_2_naming_file_key_and_problem(tmp_path: Path, name:
     counted.append(name)
 
 
+def test_an_unset_variable_and_the_other_mistakes_are_all_named_in_one_round(tmp_path: Path) -> None:
+    """A config copied to a new machine without its environment: `syncd config validate` names the missing
+    variable once, and the config's own mistakes beside it, each under its key in one style."""
+    write_secrets(tmp_path)
+    data = base_config()
+    data["jobs"]["leads"]["conflict"]["policy"] = "random"
+    data["jobs"]["leads"]["systems"][LEADS["callsavvy"]]["mapping"] = "nope.toml"
+    path = write_config(tmp_path, data)
+    proc = run_cli(path, "config", "validate", env={ENV_CZ: None})
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = [line.strip() for line in proc.stderr.splitlines() if line.strip().startswith(f"{path}: ")]
+    keys = [line[len(str(path)) + 2 :].split(": ", 1)[0] for line in lines]
+    assert keys == [
+        "systems.callyzer.token",
+        "jobs.leads.conflict.policy",
+    ], proc.stderr  # (the schema stops before the cross-references, as before: the mapping comes next round)
+    assert f"environment variable {ENV_CZ} is not set" in lines[0] and "'random'" in lines[1]
+
+    data["jobs"]["leads"]["conflict"]["policy"] = "prefer"
+    proc = run_cli(write_config(tmp_path, data), "config", "validate", env={ENV_CZ: None})
+    lines = [line.strip() for line in proc.stderr.splitlines() if line.strip().startswith(f"{path}: ")]
+    keys = [line[len(str(path)) + 2 :].split(": ", 1)[0] for line in lines]
+    assert proc.returncode == 2 and keys == [
+        "systems.callyzer.token",
+        f"{S}[{LEADS['callsavvy']}].mapping",
+    ], proc.stderr  # (not again as a missing secret)
+
+
 def test_count(counted: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     """Runs last in this module: how many distinct broken configs there are, and how many were refused."""
     with capsys.disabled():
