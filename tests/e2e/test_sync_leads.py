@@ -88,7 +88,7 @@ def test_an_edit_on_one_side_propagates_and_the_next_run_is_quiet(harness: Harne
 
 
 def test_a_note_longer_than_callyzers_api_takes_typed_in_callyzer_is_not_cut_there(harness: Harness) -> None:
-    """Callyzer's screen took 1,260 characters; its API takes 1,000 (syncd's mapping cuts there). The edit goes to
+    """Callyzer's screen took 1,304 characters; its API takes 1,000 (syncd's mapping cuts there). The edit goes to
     Callsavvy whole, and the Callyzer lead it came from is not written back with its note cut."""
     h = harness
     raj_cz, _ = linked_pair(h)
