@@ -109,7 +109,11 @@ def unsqueeze(packed: bytes, system: str) -> bytes:
 
 def unpack(packed: bytes, system: str) -> dict[str, Any]:
     """A fresh copy of the raw record :func:`pack` was given for ``system``."""
-    plain = unsqueeze(packed, system)
+    return read_flat(unsqueeze(packed, system))
+
+
+def read_flat(plain: bytes) -> dict[str, Any]:
+    """The raw record of :func:`flat` bytes (a fresh copy)."""
     raw: dict[str, Any] = pickle.loads(plain) if plain[:1] == b"\x80" else marshal.loads(plain)
     return raw
 

@@ -8,7 +8,6 @@ Callyzer and Apps API connectors hand them over."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 import structlog
 
 from syncd import runner
+from syncd.connectors import callsavvy_api
 from syncd.engine.model import Record
 from syncd.runner import JobRun, RunReport
 from tests.unit.test_aside import _world, leads_job
@@ -31,15 +31,16 @@ def _serve(
     job: JobRun, listings: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch, answers: bool = True
 ) -> None:
     """Callyzer and the Apps API hand over pages of PER, each parsed from its own answer (given with it);
-    Callsavvy's getLeads is one answer, handed over in pages with its digest (tests.unit.test_aside._serve)."""
+    Callsavvy's getLeads is one answer, handed over in pages of PER, each with the digest of its records' bytes
+    (tests.unit.test_aside._serve)."""
+    monkeypatch.setattr(callsavvy_api, "HAND_OVER", PER)
     for name, connector in job.connectors.items():
 
         async def fetch(connector: Any = connector, rows: list[dict[str, Any]] = listings[name]) -> list[Any]:
             if connector.name == "callsavvy":
                 body = json.dumps({"status": "success", "data": rows}).encode()
                 answer = json.loads(body, object_hook=connector.compact("lead_id"))
-                digest = hashlib.sha256(body).digest() if answers else None
-                return connector.hand_over(answer["data"], "getLeads", "lead_id", digest)  # type: ignore[no-any-return]
+                return connector.hand_over(answer["data"], "getLeads", "lead_id", sums=answers)  # type: ignore[no-any-return]
             out: list[Any] = []
             for start in range(0, len(rows), PER):
                 body = json.dumps({"result": rows[start : start + PER]}).encode()
@@ -114,13 +115,16 @@ def test_an_edit_is_seen_on_the_page_it_changed_and_the_other_pages_are_taken_ba
     _, looked = _fetch(job, listings, monkeypatch)
     assert looked["callyzer"] == 0
 
-    # one answer handed over in pages: an edit anywhere in it is a new answer, read record by record
+    # one answer handed over in pages: only the page that holds the edit is read record by record
     lead = listings["callsavvy"][-1]
     listings["callsavvy"][-1] = {**lead, "organization": "Edited Traders"}
     again, looked = _fetch(job, listings, monkeypatch)
-    assert looked["callsavvy"] == len(listings["callsavvy"]) and looked["callyzer"] == looked["appsapi"] == 0
+    last = len(listings["callsavvy"]) % PER or PER
+    assert looked["callsavvy"] == last < len(listings["callsavvy"]), looked
+    assert looked["callyzer"] == looked["appsapi"] == 0
     edited = next(r for r in again["callsavvy"] if r.remote_id == str(lead["lead_id"]))
     assert edited.values["company"] == "Edited Traders"
+    assert edited.values == job.mappers["callsavvy"].to_canonical(listings["callsavvy"][-1]).values
 
 
 def test_no_page_memo_without_an_answer_or_a_listing_memo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,7 +161,7 @@ def test_a_new_process_takes_back_the_pages_the_last_run_left_in_the_state(
         assert len(again[system]) > PER
         assert [_whole(r) for r in again[system]] == [_whole(r) for r in read[system]], system
 
-    # an edit: its page, and only its page, is read record by record, and seen; Callsavvy's one answer whole
+    # an edit: its page, and only its page, is read record by record, and seen; in Callsavvy's one answer too
     where = PER + 1
     lead = listings["callyzer"][where]
     listings["callyzer"][where] = {**lead, "details": {**lead["details"], "company_name": "Edited Traders"}}
@@ -165,7 +169,7 @@ def test_a_new_process_takes_back_the_pages_the_last_run_left_in_the_state(
     listings["callsavvy"][0] = {**savvy, "organization": "Edited Traders"}
     third = leads_job(tmp_path)
     again, looked = _fetch(third, listings, monkeypatch)
-    assert {s: looked[s] for s in PAGED} == {"callyzer": PER, "appsapi": 0, "callsavvy": len(listings["callsavvy"])}
+    assert {s: looked[s] for s in PAGED} == {"callyzer": PER, "appsapi": 0, "callsavvy": PER}
     assert next(r for r in again["callyzer"] if r.remote_id == str(lead["id"])).values["company"] == "Edited Traders"
     assert next(r for r in again["callsavvy"] if r.remote_id == str(savvy["lead_id"])).values["company"] == (
         "Edited Traders"
@@ -200,6 +204,40 @@ def test_a_page_holding_a_record_listed_twice_with_two_contents_is_read_again(
     first._remember(first._to_remember)
     second = leads_job(tmp_path)
     again, looked = _fetch(second, listings, monkeypatch)
-    # (Callsavvy's one answer: one page)
-    assert {s: looked[s] for s in PAGED} == {"callyzer": 0, "appsapi": 0, "callsavvy": len(listings["callsavvy"])}
+    # (on Callsavvy: the page of its one answer that held the content the memo did not keep)
+    assert {s: looked[s] for s in PAGED} == {"callyzer": 0, "appsapi": 0, "callsavvy": PER}
+    assert len(listings["callsavvy"]) > 2 * PER
     assert [_whole(r) for r in again["callsavvy"]] == [_whole(r) for r in read["callsavvy"]]
+
+
+def test_one_answer_is_handed_over_in_pages_each_under_the_digest_of_its_own_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Callsavvy's getLeads is one answer: each page handed over goes with the SHA-256 of its records' bytes, so
+    an edit changes its own page's digest only, and a page holding an item that is no record has none."""
+    connector = leads_job(tmp_path).connectors["callsavvy"]
+    assert isinstance(connector, callsavvy_api.CallsavvyConnector)
+    handed: list[tuple[list[dict[str, Any]], bytes | None]] = []
+    connector.on_page = lambda records, answer: handed.append((records, answer))
+    rows = [{"lead_id": i, "first_name": f"Name {i}", "organization": "Acme"} for i in range(1, 3 * PER + 3)]
+
+    def hand(rows: list[Any], sums: bool = True) -> list[bytes | None]:
+        handed.clear()
+        answer = json.loads(json.dumps({"data": rows}), object_hook=connector.compact("lead_id"))
+        connector.hand_over(answer["data"], "getLeads", "lead_id", sums=sums)
+        assert [r for page, _ in handed for r in page] == [r for r in rows if isinstance(r, dict)]
+        return [digest for _, digest in handed]
+
+    monkeypatch.setattr(callsavvy_api, "HAND_OVER", PER)
+    first = hand(rows)
+    assert len(first) == 4 and None not in first and len(set(first)) == 4
+    assert hand(rows) == first, "the same records: the same digests"
+    rows[PER + 2] = {**rows[PER + 2], "organization": "Edited"}
+    edited = hand(rows)
+    assert [a == b for a, b in zip(edited, first, strict=True)] == [True, False, True, True]
+    # the same records a page further on are another page's (no digest of a place)
+    assert hand(rows[PER:])[:2] == edited[1:3]
+    # an item that is no record: its page is read record by record (no digest), the others keep theirs
+    odd = hand([*rows[: 2 * PER], "not a record", *rows[2 * PER + 1 :]])
+    assert odd[0] == edited[0] and odd[1] == edited[1] and odd[2] is None
+    assert hand(rows, sums=False) == [None] * 4
