@@ -1061,7 +1061,9 @@ class JobRun:
             records.append(record)
         return records, skipped
 
-    def _record_page(self, system: str, raws: list[dict[str, Any]], answer: bytes | None = None) -> None:
+    def _record_page(
+        self, system: str, raws: list[dict[str, Any]], answer: bytes | None = None, given: list[bytes] | None = None
+    ) -> None:
         """Maps a page as it arrives, and sets aside the records that hold what their links last synced. Keeps
         each raw record with its Record (a placeholder once set aside; None: no id), so that _map takes them back
         by identity (by raw, not by Record.raw: a memo hit's Record holds last run's equal raw); a listing that
@@ -1070,7 +1072,8 @@ class JobRun:
         ``answer``: the provider's answer the page is a function of (``Connector.page_read``). A page whose answer
         has the SHA-256 of one the last listing held is that page again, record for record: its Records are
         taken back whole, as ``_record`` would take back each (flattening and comparing each record costs 3–8 µs,
-        hashing the answer well under one)."""
+        hashing the answer well under one). ``given``: the SHA-256 of each raw record's flat bytes, where the
+        connector took them (``Connector.page_read``)."""
         keep = not self.connectors[system].streams
         seen = self._seen.get(system)
         digest = hashlib.sha256(answer).digest() if answer is not None and seen is not None else None
@@ -1087,7 +1090,7 @@ class JobRun:
             if len(seen) > MEMO_LIMIT:  # (as _record: no memo of this listing)
                 del self._seen[system]
         else:
-            records, sums = self._read_page(system, raws, keep)
+            records, sums = self._read_page(system, raws, keep, given)
         if digest is not None and system in self._seen:
             self._pages_now.setdefault(system, {})[digest] = (records, sums)
         items = self._aside.page(system, records) if self._aside is not None else records
@@ -1096,10 +1099,11 @@ class JobRun:
             self._wake.set()
 
     def _read_page(
-        self, system: str, raws: list[dict[str, Any]], keep: bool
+        self, system: str, raws: list[dict[str, Any]], keep: bool, given: list[bytes] | None = None
     ) -> tuple[list[Record | None], list[bytes | None]]:
         """Each record of a page as :meth:`_read` gives it, the daemon memo's hits taken in this one loop: they are
-        most records of a steady run, at about 2 µs each, so a call and a few lookups more per record count."""
+        most records of a steady run, at about 2 µs each, so a call and a few lookups more per record count.
+        ``given``: each record's SHA-256 as the connector took it, so that a hit costs no flattening."""
         records: list[Record | None] = []
         sums: list[bytes | None] = []
         by_sum, seen = self._by_sum.get(system), self._seen.get(system)
@@ -1113,12 +1117,17 @@ class JobRun:
             return records, sums
         sha256, fresh = hashlib.sha256, self._fresh
         hits = 0
-        for raw in raws:
-            plain = flat(raw)
-            found = sha256(plain).digest()
+        if given is not None and len(given) != len(raws):
+            given = None
+        for at, raw in enumerate(raws):
+            if given is None:
+                plain = flat(raw)
+                found = sha256(plain).digest()
+            else:
+                plain, found = None, given[at]
             rec = by_sum.get(found)
             if rec is None:
-                rec, digest = fresh(system, raw, keep, plain, found)
+                rec, digest = fresh(system, raw, keep, flat(raw) if plain is None else plain, found)
             else:
                 hits += 1
                 seen[rec.remote_id] = (raw if keep else None, rec, found)

@@ -73,8 +73,9 @@ class Connector(ABC):
         #: told each page of records as it arrives, so the runner maps it while the next page waits for its
         #: turn under the rate limit. The listing ``fetch`` returns stays the one source of truth, except for
         #: a connector that :attr:`streams`: its pages are its listing. With the page, the provider's answer it
-        #: was read from, when the page is exactly what those bytes list (see :meth:`page_read`), else None
-        self.on_page: Callable[[list[dict[str, Any]], bytes | None], None] | None = None
+        #: was read from, when the page is exactly what those bytes list (see :meth:`page_read`), else None; and
+        #: its records' digests when the connector took them
+        self.on_page: Callable[[list[dict[str, Any]], bytes | None, list[bytes] | None], None] | None = None
         #: told when a listing that :attr:`streams` starts again from its first page: forget the pages so far
         self.on_restart: Callable[[], None] | None = None
         interval, endpoint_interval = cfg.intervals()
@@ -137,15 +138,19 @@ class Connector(ABC):
                 out.append(item)
         return out
 
-    def page_read(self, records: list[dict[str, Any]], answer: bytes | None = None) -> list[dict[str, Any]]:
+    def page_read(
+        self, records: list[dict[str, Any]], answer: bytes | None = None, sums: list[bytes] | None = None
+    ) -> list[dict[str, Any]]:
         """Hands a page of listed records to :attr:`on_page` (paged listings call it); returns them, or none
         once handed over by a connector that :attr:`streams`. ``answer``: bytes the page's records are a function
         of alone (the same bytes, the same records): the body of the HTTP answer the page came in, or, for one
         answer handed over in pages, a digest of the page's own records' bytes; None when something else decided
-        the page (what earlier pages held). The runner then takes back a page listed with the same bytes last run whole,
-        without looking at its records one by one."""
+        the page (what earlier pages held). The runner then takes back a page listed with the same bytes last run
+        whole, without looking at its records one by one. ``sums``: the SHA-256 of each record's flat bytes
+        (``engine.model.sum_of``), from a connector that took them anyway: a page read record by record is then
+        not hashed again."""
         if self.on_page is not None and records:
-            self.on_page(records, answer)
+            self.on_page(records, answer, sums)
             if self.streams:
                 return []
         return records

@@ -11,7 +11,7 @@ import httpx
 
 from syncd.connectors.base import Connector
 from syncd.connectors.errors import ProviderError, Rejected, Retryable
-from syncd.engine.model import pack, read_flat, unsqueeze
+from syncd.engine.model import pack, read_flat, sum_of, unsqueeze
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -106,10 +106,10 @@ class CallsavvyConnector(Connector):
     def hand_over(self, data: Any, resource: str, id_key: str, *, sums: bool = False) -> list[dict[str, Any]]:
         """The parsed listing's records, unpacked and handed on a page at a time (see :meth:`listing`).
 
-        ``sums``: each page goes with the SHA-256 of its own records' bytes (``page_read``'s ``answer``), so that
-        the runner takes back whole every page whose records are all as last listed. An edit then costs only its
-        page a reading record by record (about 5 µs a record), not the whole answer's: a steady run's few dozen
-        edits and writes leave most pages of HAND_OVER records as they were."""
+        ``sums``: each page goes with the SHA-256 of its records' own (``page_read``'s ``answer``), so that the
+        runner takes back whole every page whose records are all as last listed. An edit then costs only its page
+        a reading record by record (about 5 µs a record), not the whole answer's: a steady run's few dozen edits and
+        writes leave most pages of HAND_OVER records as they were. The records' digests go on with the page."""
         system = self.name
         if not isinstance(data, list):
             raise ProviderError(self.name, f"{resource}: data is not a list of records")
@@ -117,18 +117,21 @@ class CallsavvyConnector(Connector):
         for start in range(0, len(data), HAND_OVER):
             end = min(start + HAND_OVER, len(data))
             page: list[Any] = []
-            digest = hashlib.sha256() if sums else None
+            digests: list[bytes] | None = [] if sums else None
             for item in data[start:end]:
                 if not isinstance(item, _Packed):
                     page.append(item)  # (not a record: ``records_of`` names it; the page is read record by record)
-                    digest = None
+                    digests = None
                     continue
                 plain = unsqueeze(item, system)
-                if digest is not None:  # (each record's bytes after their length: two pages never join alike)
-                    digest.update(len(plain).to_bytes(4, "big"))
-                    digest.update(plain)
+                if digests is not None:
+                    digests.append(sum_of(plain))
                 page.append(read_flat(plain))
             data[start:end] = [None] * (end - start)  # let go of the packed bytes as their page goes on
-            source = digest.digest() if digest is not None else None
-            out.extend(self.page_read(self.records_of(page, resource, id_key, first=start + 1), source))
+            records = self.records_of(page, resource, id_key, first=start + 1)
+            if digests is not None and len(records) < len(page):  # (items without a usable id: left out)
+                kept = {id(rec) for rec in records}
+                digests = [d for item, d in zip(page, digests, strict=True) if id(item) in kept]
+            source = hashlib.sha256(b"".join(digests)).digest() if digests is not None else None
+            out.extend(self.page_read(records, source, digests))
         return out

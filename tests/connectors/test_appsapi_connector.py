@@ -19,7 +19,7 @@ import pytest
 from syncd.config.schema import JobSystem, RateConfig, RetryConfig, SystemConfig
 from syncd.connectors.appsapi import MAX_PER, AppsApiCampaignContacts, AppsApiListEntries
 from syncd.connectors.errors import AuthError, ProviderError, Unreachable
-from syncd.engine.model import Action, ActionKind
+from syncd.engine.model import Action, ActionKind, flat, sum_of
 from syncd.mapping.apply import Mapper
 from syncd.mapping.spec import load
 from syncd.runner import connector_class
@@ -596,7 +596,13 @@ def test_a_streamed_listing_read_again_says_so_first(served: Served) -> None:
     conn = lists(served)
     handed: list[dict[str, Any]] = []
     restarts: list[int] = []
-    conn.on_page = lambda records, answer: handed.extend(records)
+
+    def on_page(records: list[dict[str, Any]], answer: bytes | None, sums: list[bytes] | None) -> None:
+        # each record's digest goes on with it, exactly the runner's own (its listing memo's key)
+        assert sums == [sum_of(flat(r)) for r in records]
+        handed.extend(records)
+
+    conn.on_page = on_page
 
     def restart() -> None:
         restarts.append(len(handed))

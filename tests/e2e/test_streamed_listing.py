@@ -35,7 +35,7 @@ def test_callyzer_hands_its_pages_over_and_returns_none_of_them(harness: Harness
             whole = await connector.fetch()  # nobody listening: the listing, as any caller gets it
             pages: list[list[dict[str, Any]]] = []
 
-            def handed(records: list[dict[str, Any]], answer: bytes | None) -> None:
+            def handed(records: list[dict[str, Any]], answer: bytes | None, sums: list[bytes] | None) -> None:
                 pages.append(records)
                 answers.append(answer)
 
@@ -64,8 +64,10 @@ def test_a_run_lists_every_streamed_lead_once_in_order_and_keeps_no_raw_record(h
     kept: list[int] = []  # raw records the runner held after each page: must stay 0
     record_page = job._record_page
 
-    def watched(system: str, raws: list[dict[str, Any]], answer: bytes | None = None) -> None:
-        record_page(system, raws, answer)
+    def watched(
+        system: str, raws: list[dict[str, Any]], answer: bytes | None = None, given: list[bytes] | None = None
+    ) -> None:
+        record_page(system, raws, answer, given)
         if system == "callyzer":
             held = [raw for raw, _ in job._paged[system] if raw is not None]
             held += [entry[0] for entry in job._seen[system].values() if entry[0] is not None]
@@ -103,9 +105,9 @@ def test_a_daemon_takes_back_unchanged_pages_whole_and_reads_an_edited_one(harne
     looked: Counter[str] = Counter()
     read = job._read_page
 
-    def counted(system: str, raws: list[dict[str, Any]], keep: bool) -> Any:
+    def counted(system: str, raws: list[dict[str, Any]], keep: bool, given: list[bytes] | None = None) -> Any:
         looked[system] += len(raws)
-        return read(system, raws, keep)
+        return read(system, raws, keep, given)
 
     job._read_page = counted  # type: ignore[method-assign]
 

@@ -301,8 +301,14 @@ def test_pages_that_come_in_while_a_round_reads_the_state_reach_the_next_round(
     rounds = 0
     keep_page, feed_page = JobRun._record_page, AsideFeed.page
 
-    def record_page(self: JobRun, system: str, raws: list[dict[str, Any]], answer: bytes | None = None) -> None:
-        keep_page(self, system, raws, answer)
+    def record_page(
+        self: JobRun,
+        system: str,
+        raws: list[dict[str, Any]],
+        answer: bytes | None = None,
+        given: list[bytes] | None = None,
+    ) -> None:
+        keep_page(self, system, raws, answer, given)
         if system == SLOW:
             pages.append([item for _, item in self._paged[SLOW][-len(raws) :]])
 

@@ -18,7 +18,7 @@ import structlog
 
 from syncd import runner
 from syncd.connectors import callsavvy_api
-from syncd.engine.model import Record
+from syncd.engine.model import Record, flat, sum_of
 from syncd.runner import JobRun, RunReport
 from tests.unit.test_aside import _world, leads_job
 from tests.unit.test_listing_memo import _whole
@@ -58,9 +58,11 @@ def _fetch(
     looked: Counter[str] = Counter()
     read = JobRun._read_page
 
-    def counted(self: JobRun, system: str, raws: list[dict[str, Any]], keep: bool) -> Any:
+    def counted(
+        self: JobRun, system: str, raws: list[dict[str, Any]], keep: bool, given: list[bytes] | None = None
+    ) -> Any:
         looked[system] += len(raws)
-        return read(self, system, raws, keep)
+        return read(self, system, raws, keep, given)
 
     monkeypatch.setattr(JobRun, "_read_page", counted)
     job.set_aside_from = None  # every Record kept in the listing, to compare
@@ -218,19 +220,33 @@ def test_one_answer_is_handed_over_in_pages_each_under_the_digest_of_its_own_rec
     connector = leads_job(tmp_path).connectors["callsavvy"]
     assert isinstance(connector, callsavvy_api.CallsavvyConnector)
     handed: list[tuple[list[dict[str, Any]], bytes | None]] = []
-    connector.on_page = lambda records, answer: handed.append((records, answer))
-    rows = [{"lead_id": i, "first_name": f"Name {i}", "organization": "Acme"} for i in range(1, 3 * PER + 3)]
+    given: list[bytes] = []
+
+    def on_page(records: list[dict[str, Any]], answer: bytes | None, sums: list[bytes] | None) -> None:
+        handed.append((records, answer))
+        # each record's digest goes on with it, exactly the runner's own (its listing memo's key)
+        assert (sums is None) == (answer is None)
+        assert sums is None or sums == [sum_of(flat(r)) for r in records]
+        given.extend(sums or [])
+
+    connector.on_page = on_page
+    # (a blank, a one-letter text, a number, a null, a nested list: kinds whose flat bytes must come back alike)
+    rows = [
+        {"lead_id": i, "first_name": f"Name {i}", "organization": "Acme", "x": "", "y": "a", "z": [1.5, None]}
+        for i in range(1, 3 * PER + 3)
+    ]
 
     def hand(rows: list[Any], sums: bool = True) -> list[bytes | None]:
         handed.clear()
         answer = json.loads(json.dumps({"data": rows}), object_hook=connector.compact("lead_id"))
         connector.hand_over(answer["data"], "getLeads", "lead_id", sums=sums)
-        assert [r for page, _ in handed for r in page] == [r for r in rows if isinstance(r, dict)]
+        assert [r for page, _ in handed for r in page] == [r for r in rows if isinstance(r, dict) and r["lead_id"]]
         return [digest for _, digest in handed]
 
     monkeypatch.setattr(callsavvy_api, "HAND_OVER", PER)
     first = hand(rows)
     assert len(first) == 4 and None not in first and len(set(first)) == 4
+    assert len(given) == len(rows)
     assert hand(rows) == first, "the same records: the same digests"
     rows[PER + 2] = {**rows[PER + 2], "organization": "Edited"}
     edited = hand(rows)
@@ -240,4 +256,7 @@ def test_one_answer_is_handed_over_in_pages_each_under_the_digest_of_its_own_rec
     # an item that is no record: its page is read record by record (no digest), the others keep theirs
     odd = hand([*rows[: 2 * PER], "not a record", *rows[2 * PER + 1 :]])
     assert odd[0] == edited[0] and odd[1] == edited[1] and odd[2] is None
+    # a record without a usable id is left out of its page, and so is its digest
+    bad = hand([*rows[: 2 * PER], {**rows[2 * PER], "lead_id": ""}, *rows[2 * PER + 1 :]])
+    assert bad[:2] == edited[:2] and bad[2] not in (None, edited[2]) and bad[3] == edited[3]
     assert hand(rows, sums=False) == [None] * 4
