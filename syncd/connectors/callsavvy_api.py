@@ -106,10 +106,10 @@ class CallsavvyConnector(Connector):
     def hand_over(self, data: Any, resource: str, id_key: str, *, sums: bool = False) -> list[dict[str, Any]]:
         """The parsed listing's records, unpacked and handed on a page at a time (see :meth:`listing`).
 
-        ``sums``: each page goes with the SHA-256 of its records' own (``page_read``'s ``answer``), so that the
-        runner takes back whole every page whose records are all as last listed. An edit then costs only its page
-        a reading record by record (about 5 µs a record), not the whole answer's: a steady run's few dozen edits and
-        writes leave most pages of HAND_OVER records as they were. The records' digests go on with the page."""
+        ``sums``: each record goes with the SHA-256 of its flat bytes, and each page with the SHA-256 of those
+        (``page_read``'s ``sums`` and ``answer``), so that the runner takes back whole every page whose records are
+        all as last listed. An edit then costs only its own page a reading record by record (about 5 µs a record),
+        not the whole answer: a steady run's few dozen edits and writes leave most pages of HAND_OVER as they were."""
         system = self.name
         if not isinstance(data, list):
             raise ProviderError(self.name, f"{resource}: data is not a list of records")
