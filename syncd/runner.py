@@ -43,6 +43,7 @@ from syncd.engine.model import (
     SystemRole,
     flat,
     squeeze,
+    sum_of,
     unpack,
 )
 from syncd.engine.plan import plan as make_plan
@@ -1115,14 +1116,14 @@ class JobRun:
                 records.append(rec)
                 sums.append(digest)
             return records, sums
-        sha256, fresh = hashlib.sha256, self._fresh
+        fresh = self._fresh
         hits = 0
         if given is not None and len(given) != len(raws):
             given = None
         for at, raw in enumerate(raws):
             if given is None:
                 plain = flat(raw)
-                found = sha256(plain).digest()
+                found = sum_of(plain)
             else:
                 plain, found = None, given[at]
             rec = by_sum.get(found)
@@ -1157,7 +1158,7 @@ class JobRun:
         plain = flat(raw)
         by_sum = self._by_sum.get(system)
         # (no SHA-256 where there is neither a memo to look it up in nor one to keep it for: above MEMO_LIMIT)
-        digest = hashlib.sha256(plain).digest() if by_sum or system in self._seen else None
+        digest = sum_of(plain) if by_sum or system in self._seen else None
         record = by_sum.get(digest) if by_sum and digest is not None else None
         if record is None:
             return self._fresh(system, raw, keep, plain, digest)

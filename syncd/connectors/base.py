@@ -144,11 +144,11 @@ class Connector(ABC):
         """Hands a page of listed records to :attr:`on_page` (paged listings call it); returns them, or none
         once handed over by a connector that :attr:`streams`. ``answer``: bytes the page's records are a function
         of alone (the same bytes, the same records): the body of the HTTP answer the page came in, or, for one
-        answer handed over in pages, a digest of the page's own records' bytes; None when something else decided
-        the page (what earlier pages held). The runner then takes back a page listed with the same bytes last run
-        whole, without looking at its records one by one. ``sums``: the SHA-256 of each record's flat bytes
-        (``engine.model.sum_of``), from a connector that took them anyway: a page read record by record is then
-        not hashed again."""
+        answer handed over in pages, the digests of the page's own records, joined; None when something else
+        decided the page (what earlier pages held). The runner then takes back a page listed with the same bytes
+        last run whole, without looking at its records one by one. ``sums``: the SHA-256 of each record's flat
+        bytes (``engine.model.sum_of``), from a connector that took them anyway: a page read record by record is
+        then not hashed again."""
         if self.on_page is not None and records:
             self.on_page(records, answer, sums)
             if self.streams:

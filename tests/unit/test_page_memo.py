@@ -215,8 +215,8 @@ def test_a_page_holding_a_record_listed_twice_with_two_contents_is_read_again(
 def test_one_answer_is_handed_over_in_pages_each_under_the_digest_of_its_own_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Callsavvy's getLeads is one answer: each page handed over goes with the SHA-256 of its records' bytes, so
-    an edit changes its own page's digest only, and a page holding an item that is no record has none."""
+    """Callsavvy's getLeads is one answer: each page handed over goes with its records' digests, joined, so an
+    edit changes its own page's answer only, and a page holding an item that is no record has none."""
     connector = leads_job(tmp_path).connectors["callsavvy"]
     assert isinstance(connector, callsavvy_api.CallsavvyConnector)
     handed: list[tuple[list[dict[str, Any]], bytes | None]] = []
