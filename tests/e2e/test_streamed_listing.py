@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Any
 
 from syncd.config.load import load
+from syncd.connectors.callsavvy_api import HAND_OVER
 from syncd.runner import JobRun
 from syncd.state.store import Store
 from tests.e2e.harness import Harness
@@ -100,7 +101,9 @@ def test_a_run_lists_every_streamed_lead_once_in_order_and_keeps_no_raw_record(h
 
 def test_a_daemon_takes_back_unchanged_pages_whole_and_reads_an_edited_one(harness: Harness) -> None:
     """The page memo against the simulator, over real HTTP: once nothing changed, a daemon's run maps no
-    listed record one by one; an edit through the provider reaches the other systems, its page read again."""
+    listed record one by one; an edit through the provider reaches the other systems, its page read again. Our
+    write to Callsavvy then changes one record of its one-answer listing: the next run reads that record's page of
+    the answer one by one, not the whole answer."""
     job = seeded(harness)
     looked: Counter[str] = Counter()
     read = job._read_page
@@ -122,11 +125,13 @@ def test_a_daemon_takes_back_unchanged_pages_whole_and_reads_an_edited_one(harne
             lead = harness.leads("callyzer")[150]  # on the second page
             harness.edit("callyzer", lead["id"], {"details": {"company_name": "Paged Traders"}})
             reports.append(await run())
-            return [*reports, quiet, dict(looked), lead]
+            edited_run = dict(looked)
+            reports.append(await run())  # lists Callsavvy with the lead the last run wrote
+            return [*reports, quiet, edited_run, dict(looked), lead]
         finally:
             await job.aclose()
 
-    *reports, quiet, edited_run, lead = asyncio.run(runs())
+    *reports, quiet, edited_run, after_write, lead = asyncio.run(runs())
     job.store.close()
     assert all(r.exit_code == 0 for r in reports), [r.errors for r in reports]
     assert reports[2].plan is not None and reports[2].plan.actions == []
@@ -135,3 +140,11 @@ def test_a_daemon_takes_back_unchanged_pages_whole_and_reads_an_edited_one(harne
     name = f"{lead['details']['first_name']} {lead['details']['last_name']}"
     synced = [x for x in harness.leads("callsavvy") if x["name"] == name]
     assert [x["organization"] for x in synced] == ["Paged Traders"]
+    # Callsavvy's one answer, handed over in pages of HAND_OVER: only the page holding the written lead is read
+    # record by record (before, any change in the answer had all 230 read one by one)
+    listed = harness.leads("callsavvy")
+    assert len(listed) == LEADS > HAND_OVER
+    at = next(i for i, x in enumerate(listed) if x["name"] == name)
+    page = min(HAND_OVER, LEADS - at // HAND_OVER * HAND_OVER)
+    assert after_write.get("callsavvy") == page and after_write.get("callyzer", 0) == 0, after_write
+    assert reports[4].plan is not None and reports[4].plan.actions == []
