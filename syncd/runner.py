@@ -1119,6 +1119,12 @@ class JobRun:
         fresh = self._fresh
         hits = 0
         if given is not None and len(given) != len(raws):
+            # a connector's mistake: safe to read the page without them, but not to let it pass unseen
+            log.warning(
+                "record digests ignored",
+                system=system,
+                why=f"{len(given)} digest(s) handed with a page of {len(raws)} record(s): read without them",
+            )
             given = None
         for at, raw in enumerate(raws):
             if given is None:

@@ -260,3 +260,26 @@ def test_one_answer_is_handed_over_in_pages_each_under_the_digest_of_its_own_rec
     bad = hand([*rows[: 2 * PER], {**rows[2 * PER], "lead_id": ""}, *rows[2 * PER + 1 :]])
     assert bad[:2] == edited[:2] and bad[2] not in (None, edited[2]) and bad[3] == edited[3]
     assert hand(rows, sums=False) == [None] * 4
+
+
+def test_digests_that_do_not_fit_their_page_are_named_and_left_unused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connector that hands a page with more or fewer digests than records has a bug: the page is read as if
+    it had none (each record flattened and hashed), and a warning names the system and the counts."""
+    job = leads_job(tmp_path)
+    listings, _ = _world(job, 30, 3)
+    first, _ = _fetch(job, listings, monkeypatch)
+    raws = [dict(r) for r in listings["callyzer"][:PER]]
+    right = [sum_of(flat(r)) for r in raws]
+    job._seen["callyzer"] = {}  # (as during a fetch: the last listing is the memo, this one is being read)
+    with structlog.testing.capture_logs() as logs:
+        records, sums = job._read_page("callyzer", raws, True, right[:-1])
+    assert sums == right, "each record's own digest, taken afresh"
+    assert [r.remote_id if r else None for r in records] == [r.remote_id for r in first["callyzer"][:PER]]
+    warned = [e for e in logs if e["event"] == "record digests ignored"]
+    assert len(warned) == 1 and warned[0]["system"] == "callyzer" and warned[0]["log_level"] == "warning"
+    assert f"{PER - 1} digest(s) handed with a page of {PER} record(s)" in warned[0]["why"]
+    with structlog.testing.capture_logs() as logs:
+        job._read_page("callyzer", raws, True, right)
+    assert not [e for e in logs if e["event"] == "record digests ignored"]
