@@ -936,7 +936,16 @@ class JobRun:
             if any(task.cancelled() or task.exception() is not None for task in done):
                 return
         slow = next((name for name, task in tasks.items() if task in waiting), None)
-        if slow is None or self.connectors[slow].incremental:
+        if slow is None:
+            return
+        if self.connectors[slow].incremental:
+            # (said, not silent: whoever wonders why this run's writes waited for the last listing finds why)
+            log.info(
+                "no early writes this run",
+                job=self.job_name,
+                why=f"{slow} is listed last and read from a cursor: it lists only what changed, so who has all "
+                "their records listed is known only once it is in",
+            )
             return
         listed = {name: task.result()[0] for name, task in tasks.items() if name != slow}
         kinds = {name: (not self.connectors[name].incremental, self.connectors[name].incremental) for name in listed}

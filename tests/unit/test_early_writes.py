@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -341,3 +342,21 @@ def test_pages_that_come_in_while_a_round_reads_the_state_reach_the_next_round(
     # the pages in order, each once, none left out before the last one handed over (the listing may end while
     # a round still reads: what came after it is the whole plan's)
     assert len(fed) <= len(handed) and all(a is b for a, b in zip(fed, handed, strict=False))
+
+
+def test_a_cursor_read_listing_that_comes_last_turns_early_writes_off_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CallPage is read from a cursor: its listing holds only what changed since, so while it is the one still
+    coming, nobody is known to have all their records listed. Nothing goes early, and the log says why."""
+    job = _job(tmp_path)
+    assert job.connectors["callpage"].incremental
+    listings, _ = _world(job, 60, 3)
+    monkeypatch.setattr(sys.modules[__name__], "SLOW", "callpage")  # (Served pauses before each CallPage page)
+    with structlog.testing.capture_logs() as logs:
+        served = _run(job, listings, monkeypatch, pause=0.05)
+    assert served.sent and not any(first for _, first in served.sent), "every write waited for the last listing"
+    assert job._early is None
+    said = [e for e in logs if e["event"] == "no early writes this run"]
+    assert len(said) == 1 and said[0]["log_level"] == "info" and said[0]["job"] == "leads"
+    assert said[0]["why"].startswith("callpage is listed last and read from a cursor")
