@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import sys
 import threading
@@ -353,8 +354,15 @@ def test_a_cursor_read_listing_that_comes_last_turns_early_writes_off_and_says_s
     assert job.connectors["callpage"].incremental
     listings, _ = _world(job, 60, 3)
     monkeypatch.setattr(sys.modules[__name__], "SLOW", "callpage")  # (Served pauses before each CallPage page)
-    with structlog.testing.capture_logs() as logs:
-        served = _run(job, listings, monkeypatch, pause=0.05)
+    saved = structlog.get_config()
+    # every level reaches the capture, whatever level a test before this one configured (capture_logs sets only
+    # the processors, and an info event is dropped before them below "warning")
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            served = _run(job, listings, monkeypatch, pause=0.05)
+    finally:
+        structlog.configure(**saved)
     assert served.sent and not any(first for _, first in served.sent), "every write waited for the last listing"
     assert job._early is None
     said = [e for e in logs if e["event"] == "no early writes this run"]
