@@ -1114,6 +1114,15 @@ class JobRun:
         """Each record of a page as :meth:`_read` gives it, the daemon memo's hits taken in this one loop: they are
         most records of a steady run, at about 2 µs each, so a call and a few lookups more per record count.
         ``given``: each record's SHA-256 as the connector took it, so that a hit costs no flattening."""
+        if given is not None and len(given) != len(raws):
+            # a connector's mistake, on a first listing as on any other: safe to read the page without them, but
+            # not to let it pass unseen
+            log.warning(
+                "record digests ignored",
+                system=system,
+                why=f"{len(given)} digest(s) handed with a page of {len(raws)} record(s): read without them",
+            )
+            given = None
         records: list[Record | None] = []
         sums: list[bytes | None] = []
         by_sum, seen = self._by_sum.get(system), self._seen.get(system)
@@ -1127,14 +1136,6 @@ class JobRun:
             return records, sums
         fresh = self._fresh
         hits = 0
-        if given is not None and len(given) != len(raws):
-            # a connector's mistake: safe to read the page without them, but not to let it pass unseen
-            log.warning(
-                "record digests ignored",
-                system=system,
-                why=f"{len(given)} digest(s) handed with a page of {len(raws)} record(s): read without them",
-            )
-            given = None
         for at, raw in enumerate(raws):
             if given is None:
                 plain = flat(raw)

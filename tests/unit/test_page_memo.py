@@ -269,9 +269,13 @@ def test_digests_that_do_not_fit_their_page_are_named_and_left_unused(
     it had none (each record flattened and hashed), and a warning names the system and the counts."""
     job = leads_job(tmp_path)
     listings, _ = _world(job, 30, 3)
-    first, _ = _fetch(job, listings, monkeypatch)
     raws = [dict(r) for r in listings["callyzer"][:PER]]
     right = [sum_of(flat(r)) for r in raws]
+    # a first listing (no memo yet) is told about it too
+    with structlog.testing.capture_logs() as logs:
+        job._read_page("callyzer", raws, True, right[:-1])
+    assert [e["system"] for e in logs if e["event"] == "record digests ignored"] == ["callyzer"]
+    first, _ = _fetch(job, listings, monkeypatch)
     job._seen["callyzer"] = {}  # (as during a fetch: the last listing is the memo, this one is being read)
     with structlog.testing.capture_logs() as logs:
         records, sums = job._read_page("callyzer", raws, True, right[:-1])
